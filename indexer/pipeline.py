@@ -1,0 +1,131 @@
+"""Catalog -> vectors -> a new, verified, serving generation.
+
+`reindex`, `upsert` and `delete` all end the same way: a complete new generation is
+written beside the serving one, checked, and switched to atomically. Unchanged products
+are never re-encoded: their vectors come from the embedding cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.embedding_cache import EmbeddingCache, text_key
+from indexer.encoder import TextEncoder, embedding_text
+from indexer.generations import GenerationError, activate, current_generation_dir, new_build_dir, seal, writer_lock
+from indexer.mapping import IndexDefinition, load_definition
+from indexer.model_export import export_models
+from indexer.settings import models_dir
+from indexer.store.base import Filters
+from indexer.store.embedded import EmbeddedReader, read_products, write_generation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishSummary:
+    generation: str
+    documents: int
+    encoded: int
+    cached: int
+    seconds: float
+
+
+def encode_products(products: list[dict[str, Any]], data_dir: Path, variant: str,
+                    progress: bool = True, threads: int = 0) -> tuple[np.ndarray, str, int, int]:
+    """Vectors for every product, encoding only texts the cache has not seen.
+
+    Returns (vectors, model id, how many were encoded, how many came from the cache)."""
+    export_models(models_dir(data_dir))
+    encoder = TextEncoder(models_dir(data_dir), variant, threads=threads)
+    cache = EmbeddingCache(data_dir / "embeddings.sqlite", encoder_dimension(encoder))
+    try:
+        texts = [embedding_text(p) for p in products]
+        keys = [text_key(encoder.model_id, t) for t in texts]
+        found = cache.get_many(list(dict.fromkeys(keys)))
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        unique_missing = list(dict.fromkeys(texts[i] for i in missing))
+        if unique_missing:
+            fresh = encoder.encode(unique_missing, batch_size=64, progress=progress)
+            new = {text_key(encoder.model_id, t): v for t, v in zip(unique_missing, fresh)}
+            cache.put_many(new.items())
+            found.update(new)
+        vectors = np.stack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        return vectors, encoder.model_id, len(unique_missing), len(products) - len(missing)
+    finally:
+        cache.close()
+
+
+def encoder_dimension(encoder: TextEncoder) -> int:
+    return int(encoder.session.get_outputs()[0].shape[-1] or 384)
+
+
+def verify_generation(directory: Path, definition: IndexDefinition, products: list[dict[str, Any]]) -> None:
+    """Open the new generation the way a server will and make sure it answers."""
+    reader = EmbeddedReader(directory, definition)
+    if reader.document_count != len(products):
+        raise GenerationError(f"new generation holds {reader.document_count} documents, expected {len(products)}")
+    if not products:
+        return
+    probe = products[0]
+    if probe["id"] not in {h.id for h in reader.bm25(probe["title"], 50, Filters())}:
+        raise GenerationError(f"smoke query {probe['title']!r} did not find product {probe['id']!r}")
+    if probe["id"] not in {h.id for h in reader.knn(reader.vectors[0], 10, Filters())}:
+        raise GenerationError(f"vector smoke query did not find product {probe['id']!r}")
+
+
+def publish(data_dir: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], variant: str,
+            source: str, progress: bool = True) -> PublishSummary:
+    """Encode, build, verify and switch to a new generation; the old one stays for rollback.
+
+    `change` maps the serving generation's products to the new generation's; it runs
+    under the writer lock, so an upsert can never be lost to a concurrent reindex."""
+    started = time.perf_counter()
+    definition = load_definition()
+    with writer_lock(data_dir):
+        products = change(current_products(data_dir))
+        if not products:
+            raise GenerationError("refusing to publish an empty index: no valid products would remain")
+        vectors, model_id, encoded, cached = encode_products(products, data_dir, variant, progress)
+        name, build = new_build_dir(data_dir)
+        manifest = {"name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "source": source, "encoder": {"variant": variant, "model_id": model_id}}
+        write_generation(build, definition, products, vectors, manifest)
+        final = seal(data_dir, name, build)
+        try:
+            verify_generation(final, definition, products)
+        except Exception:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        activate(data_dir, name)
+    seconds = time.perf_counter() - started
+    log.info("event=published generation=%s documents=%d encoded=%d cached=%d seconds=%.1f",
+             name, len(products), encoded, cached, seconds)
+    return PublishSummary(name, len(products), encoded, cached, seconds)
+
+
+def current_products(data_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return read_products(current_generation_dir(data_dir))
+    except GenerationError:
+        return []
+
+
+def merge_upserts(current: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace products whose id is in `changes`, append new ones, keep order stable."""
+    by_id = {p["id"]: p for p in changes}
+    merged = [by_id.pop(p["id"], p) for p in current]
+    merged.extend(p for p in changes if p["id"] in by_id)
+    return merged
+
+
+def remove_ids(current: list[dict[str, Any]], ids: set[str]) -> tuple[list[dict[str, Any]], set[str]]:
+    kept = [p for p in current if p["id"] not in ids]
+    return kept, ids - {p["id"] for p in current}

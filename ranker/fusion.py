@@ -1,0 +1,47 @@
+"""Fusing ranked lists: pure functions, no I/O, so they are trivially testable.
+
+Both methods return (id, fused score) best first, ties broken by first appearance
+(the BM25 list is passed first, so lexical order wins ties).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+RankedList = Sequence[tuple[str, float]]
+
+
+def reciprocal_rank_fusion(runs: Sequence[RankedList], k: float = 60.0,
+                           weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
+    """score(d) = sum over runs of w / (k + rank(d)), rank starting at 1 (Cormack et al.)."""
+    weights = weights or [1.0] * len(runs)
+    scores: dict[str, float] = {}
+    for run, weight in zip(runs, weights):
+        for rank, (doc_id, _score) in enumerate(run, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def min_max(run: RankedList) -> dict[str, float]:
+    """Scores scaled to [0, 1] within one run; a run of equal scores maps to 1."""
+    if not run:
+        return {}
+    scores = [s for _, s in run]
+    low, high = min(scores), max(scores)
+    span = high - low
+    return {doc_id: (s - low) / span if span > 0 else 1.0 for doc_id, s in run}
+
+
+def weighted_score_fusion(runs: Sequence[RankedList], weights: Sequence[float]) -> list[tuple[str, float]]:
+    """Min-max normalise each run, then a weighted sum; a document a run did not return
+    gets 0 from it (that run's minimum), as OpenSearch's normalization processor does."""
+    if len(weights) != len(runs):
+        raise ValueError(f"{len(runs)} runs but {len(weights)} weights")
+    scores: dict[str, float] = {}
+    for run, weight in zip(runs, weights):
+        for doc_id, norm in min_max(run).items():
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight * norm
+    for run in runs:  # make sure documents seen anywhere are present even with weight 0
+        for doc_id, _ in run:
+            scores.setdefault(doc_id, 0.0)
+    return sorted(scores.items(), key=lambda item: -item[1])

@@ -1,0 +1,30 @@
+"""`python -m web`: serve search on http://HOST:PORT (page at /, JSON at /search)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from indexer.settings import add_common_arguments, configure_logging, resolve_data_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m web", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("SHOPRANK_WORKERS", "2")),
+                        help="worker processes (default 2, one per core)")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    from web.server import serve
+
+    data_dir = resolve_data_dir(args.data_dir)
+    print(f"serving {data_dir} on http://{args.host}:{args.port}", file=sys.stderr)
+    serve(data_dir, args.host, args.port, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

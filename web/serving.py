@@ -1,0 +1,87 @@
+"""The generation a server process answers from, swapped without a restart.
+
+Every request looks at the pointer file's (inode, mtime), a stat call of a few
+microseconds. When it changes (reindex, upsert, delete, rollback), the new generation
+is loaded on a background thread while requests keep being answered from the old one;
+the swap is one reference assignment, so no request ever sees a half-loaded index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+
+from indexer.encoder import TextEncoder
+from indexer.generations import GenerationError, current_generation_dir, pointer_stamp
+from indexer.mapping import load_definition
+from indexer.store.embedded import EmbeddedReader
+from ranker.recall import FusionConfig, HybridSearcher
+
+log = logging.getLogger(__name__)
+
+
+class NoIndex(RuntimeError):
+    """Nothing to serve yet."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    stamp: tuple[int, int]
+    searcher: HybridSearcher
+
+
+class ServingState:
+    def __init__(self, data_dir: Path, models_dir: Path, fusion: FusionConfig | None = None):
+        faiss.omp_set_num_threads(1)  # one thread per request; scale with worker processes
+        self.data_dir = data_dir
+        self.models_dir = models_dir
+        self.fusion = fusion or FusionConfig()
+        self._encoders: dict[str, TextEncoder] = {}
+        self._current: Loaded | None = None
+        self._loading: tuple[int, int] | None = None
+        self._failed: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        stamp = pointer_stamp(data_dir)
+        if stamp is not None:
+            self._load(stamp)  # the first load is synchronous: a worker starts ready
+
+    def _encoder(self, variant: str) -> TextEncoder:
+        if variant not in self._encoders:
+            self._encoders[variant] = TextEncoder(self.models_dir, variant, threads=1)
+        return self._encoders[variant]
+
+    def _load(self, stamp: tuple[int, int]) -> None:
+        try:
+            directory = current_generation_dir(self.data_dir)
+            reader = EmbeddedReader(directory, load_definition())
+            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion)
+            self._current = Loaded(stamp, searcher)
+            log.info("event=generation_loaded generation=%s documents=%d", reader.generation, reader.document_count)
+        except (GenerationError, OSError, ValueError, RuntimeError) as exc:
+            self._failed = stamp
+            log.error("event=generation_load_failed error=%r", str(exc))
+        finally:
+            with self._lock:
+                self._loading = None
+
+    def searcher(self) -> HybridSearcher:
+        stamp = pointer_stamp(self.data_dir)
+        current = self._current
+        if stamp is not None and (current is None or stamp != current.stamp) and stamp != self._failed:
+            with self._lock:
+                start = self._loading is None
+                if start:
+                    self._loading = stamp
+            if start:
+                if current is None:
+                    self._load(stamp)
+                else:
+                    threading.Thread(target=self._load, args=(stamp,), daemon=True).start()
+        current = self._current
+        if current is None:
+            raise NoIndex(f"no index in {self.data_dir} yet: run `python -m indexer reindex --catalog FILE`")
+        return current.searcher
