@@ -286,7 +286,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
             if len(row) != len(header):
                 yield start, None, f"has {len(row)} columns, the header has {len(header)}", header
                 continue
-            yield start, dict(zip(header, row)), None, header
+            yield start, dict(zip(header, row, strict=True)), None, header
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None, list[str]]]:

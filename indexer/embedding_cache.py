@@ -19,9 +19,8 @@ def text_key(model_id: str, text: str) -> bytes:
 
 
 class EmbeddingCache:
-    def __init__(self, path: Path, dimension: int):
+    def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.dimension = dimension
         self.db = sqlite3.connect(path, timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from indexer.embedding_cache import EmbeddingCache, text_key
-from indexer.encoder import TextEncoder, embedding_text
+from indexer.encoder import DIMENSION, TextEncoder, embedding_text
 from indexer.generations import GenerationError, activate, current_generation_dir, new_build_dir, seal, writer_lock
 from indexer.mapping import IndexDefinition, load_definition
 from indexer.model_export import export_models
@@ -27,6 +28,7 @@ from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader, read_products, write_generation
 
 log = logging.getLogger(__name__)
+ENCODE_CHUNK = 2_048
 
 
 @dataclass
@@ -45,26 +47,26 @@ def encode_products(products: list[dict[str, Any]], data_dir: Path, variant: str
     Returns (vectors, model id, how many were encoded, how many came from the cache)."""
     export_models(models_dir(data_dir))
     encoder = TextEncoder(models_dir(data_dir), variant, threads=threads)
-    cache = EmbeddingCache(data_dir / "embeddings.sqlite", encoder_dimension(encoder))
+    cache = EmbeddingCache(data_dir / "embeddings.sqlite")
     try:
         texts = [embedding_text(p) for p in products]
         keys = [text_key(encoder.model_id, t) for t in texts]
         found = cache.get_many(list(dict.fromkeys(keys)))
         missing = [i for i, k in enumerate(keys) if k not in found]
         unique_missing = list(dict.fromkeys(texts[i] for i in missing))
-        if unique_missing:
-            fresh = encoder.encode(unique_missing, batch_size=64, progress=progress)
-            new = {text_key(encoder.model_id, t): v for t, v in zip(unique_missing, fresh)}
-            cache.put_many(new.items())
-            found.update(new)
-        vectors = np.stack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        # Cached chunk by chunk: a reindex killed mid-way resumes where it stopped.
+        with tqdm(total=len(unique_missing), desc="encoding", unit="product", leave=False,
+                  disable=None if progress else True) as bar:
+            for start in range(0, len(unique_missing), ENCODE_CHUNK):
+                chunk = unique_missing[start : start + ENCODE_CHUNK]
+                new = {text_key(encoder.model_id, t): v for t, v in zip(chunk, encoder.encode(chunk), strict=True)}
+                cache.put_many(new.items())
+                found.update(new)
+                bar.update(len(chunk))
+        vectors = np.stack([found[k] for k in keys]) if keys else np.zeros((0, DIMENSION), np.float32)
         return vectors, encoder.model_id, len(unique_missing), len(products) - len(missing)
     finally:
         cache.close()
-
-
-def encoder_dimension(encoder: TextEncoder) -> int:
-    return int(encoder.session.get_outputs()[0].shape[-1] or 384)
 
 
 def verify_generation(directory: Path, definition: IndexDefinition, products: list[dict[str, Any]]) -> None:

@@ -33,7 +33,7 @@ def shape_facets(facets: dict[str, list[FacetBucket]], filters: Filters) -> dict
             buckets = category_drilldown(buckets, filters.category)
         items = [b.to_json() for b in buckets]
         if name == "price":
-            for item, bucket in zip(items, buckets):
+            for item, bucket in zip(items, buckets, strict=True):
                 item["value"] = price_label(bucket)
         shaped[name] = items
     return shaped

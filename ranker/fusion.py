@@ -16,7 +16,7 @@ def reciprocal_rank_fusion(runs: Sequence[RankedList], k: float = 60.0,
     """score(d) = sum over runs of w / (k + rank(d)), rank starting at 1 (Cormack et al.)."""
     weights = weights or [1.0] * len(runs)
     scores: dict[str, float] = {}
-    for run, weight in zip(runs, weights):
+    for run, weight in zip(runs, weights, strict=True):
         for rank, (doc_id, _score) in enumerate(run, start=1):
             scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: -item[1])
@@ -38,7 +38,7 @@ def weighted_score_fusion(runs: Sequence[RankedList], weights: Sequence[float]) 
     if len(weights) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(weights)} weights")
     scores: dict[str, float] = {}
-    for run, weight in zip(runs, weights):
+    for run, weight in zip(runs, weights, strict=True):
         for doc_id, norm in min_max(run).items():
             scores[doc_id] = scores.get(doc_id, 0.0) + weight * norm
     for run in runs:  # make sure documents seen anywhere are present even with weight 0

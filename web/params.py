@@ -91,7 +91,7 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
     """Validate query-string arguments into a SearchRequest; BadRequest names the problem."""
     if not isinstance(args, MultiDict):
         args = MultiDict(args)
-    for name in args.keys():
+    for name in args:
         if name not in PARAMS_BY_NAME and not name.startswith(ATTRIBUTE_PREFIX):
             raise BadRequest(name, f"unknown parameter; known: {', '.join(PARAMS_BY_NAME)}, attr.<name>")
 
@@ -119,7 +119,7 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
             raise BadRequest("category", "must not be empty")
     brands = tuple(dict.fromkeys(b.strip() for b in args.getlist("brand") if b.strip()))
     attributes = []
-    for name in args.keys():
+    for name in args:
         if name.startswith(ATTRIBUTE_PREFIX):
             key = name[len(ATTRIBUTE_PREFIX):].strip().lower()
             values = tuple(dict.fromkeys(v.strip() for v in args.getlist(name) if v.strip()))

@@ -14,6 +14,7 @@ Each generation directory holds:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -218,14 +219,14 @@ class EmbeddedReader:
         if not hits:
             return []
         ordinals = self._searcher.fast_field_values(ORD_FIELD, [address for _, address in hits])
-        return [Hit(self._products[o]["id"], float(score)) for (score, _), o in zip(hits, ordinals)]
+        return [Hit(self._products[o]["id"], float(score)) for (score, _), o in zip(hits, ordinals, strict=True)]
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]:
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         mask = self._columns.mask(filters)
         if mask is None:
             scores, ordinals = self._vector_index.search(query, k)
-            pairs = zip(ordinals[0], scores[0])
+            pairs = zip(ordinals[0], scores[0], strict=True)
         else:
             allowed = np.flatnonzero(mask)
             if len(allowed) == 0:
@@ -234,13 +235,13 @@ class EmbeddedReader:
                 sims = self.vectors[allowed] @ query[0]
                 top = np.argpartition(-sims, min(k, len(sims)) - 1)[:k] if len(sims) > k else np.arange(len(sims))
                 top = top[np.argsort(-sims[top], kind="stable")]
-                pairs = zip(allowed[top], sims[top])
+                pairs = zip(allowed[top], sims[top], strict=True)
             else:
                 params = faiss.SearchParametersHNSW(
                     sel=faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little")), efSearch=max(HNSW_EF_SEARCH, 2 * k)
                 )
                 scores, ordinals = self._vector_index.search(query, k, params=params)
-                pairs = zip(ordinals[0], scores[0])
+                pairs = zip(ordinals[0], scores[0], strict=True)
         return [Hit(self._products[int(o)]["id"], float(s)) for o, s in pairs if o >= 0]
 
     def match_summary(self, text: str, candidate_ids: list[str], filters: Filters) -> MatchSummary:
@@ -282,6 +283,6 @@ class EmbeddedReader:
 def price_ranges(edges: tuple[float, ...]) -> list[dict[str, float]]:
     """[25, 50] -> [{to: 25}, {from: 25, to: 50}, {from: 50}]; the range-aggregation body."""
     ranges: list[dict[str, float]] = [{"to": edges[0]}]
-    ranges += [{"from": lo, "to": hi} for lo, hi in zip(edges, edges[1:])]
+    ranges += [{"from": lo, "to": hi} for lo, hi in itertools.pairwise(edges)]
     ranges.append({"from": edges[-1]})
     return ranges

@@ -1,0 +1,98 @@
+"""reindex / upsert / delete / rollback through the CLI, on real data dirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from indexer import generations
+from indexer.__main__ import EXIT_FAILED, EXIT_OK, main
+from indexer.generations import read_pointer
+from indexer.mapping import load_definition
+from indexer.pipeline import publish
+from indexer.store.base import Filters
+from indexer.store.embedded import EmbeddedReader
+
+
+def reader(data_dir: Path) -> EmbeddedReader:
+    return EmbeddedReader(generations.current_generation_dir(data_dir), load_definition())
+
+
+def run(*args: str) -> int:
+    return main([*args, "-q"] if args[0] in ("reindex", "upsert") else list(args))
+
+
+def test_warm_reindex_encodes_nothing(fresh_index: Path, demo_catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index)) == EXIT_OK
+    assert "(0 encoded, 600 from cache)" in capsys.readouterr().out
+
+
+def test_upsert_replaces_and_adds_then_delete_removes(fresh_index: Path, tmp_path: Path) -> None:
+    before = reader(fresh_index)
+    changed = dict(before.all_products()[0], title="Zanzibar Teapot", price=12.5)
+    added = {"id": "NEW-1", "title": "Quokka Lamp", "brand": "Lumiere", "price": 40.0}
+    catalog = tmp_path / "changes.jsonl"
+    catalog.write_text("\n".join(json.dumps(p) for p in (changed, added)) + "\n")
+    assert run("upsert", "--catalog", str(catalog), "--data-dir", str(fresh_index)) == EXIT_OK
+
+    after = reader(fresh_index)
+    assert after.document_count == before.document_count + 1
+    assert after.bm25("zanzibar teapot", 1, Filters())[0].id == changed["id"]
+    assert after.products([changed["id"]])[0]["price"] == 12.5
+    assert after.bm25("quokka", 1, Filters())[0].id == "NEW-1"
+
+    assert run("delete", "--ids", "NEW-1", changed["id"], "--data-dir", str(fresh_index)) == EXIT_OK
+    deleted = reader(fresh_index)
+    assert deleted.document_count == before.document_count - 1
+    assert deleted.bm25("quokka zanzibar", 10, Filters()) == []
+
+
+def test_rollback_serves_the_previous_generation(fresh_index: Path, tmp_path: Path) -> None:
+    first = read_pointer(fresh_index).current
+    small = tmp_path / "small.csv"
+    small.write_text("id,title\nA,Only Product\n")
+    assert run("reindex", "--catalog", str(small), "--data-dir", str(fresh_index)) == EXIT_OK
+    assert reader(fresh_index).document_count == 1
+    assert run("rollback", "--data-dir", str(fresh_index)) == EXIT_OK
+    assert read_pointer(fresh_index).current == first
+    assert reader(fresh_index).document_count == 600
+    # Rolling back again returns to the newer generation; generations beyond two are pruned.
+    assert run("rollback", "--data-dir", str(fresh_index)) == EXIT_OK
+    assert reader(fresh_index).document_count == 1
+    assert run("reindex", "--catalog", str(small), "--data-dir", str(fresh_index)) == EXIT_OK
+    assert len(list((fresh_index / "generations").glob("g-*"))) == 2
+
+
+def test_rollback_without_previous_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("rollback", "--data-dir", str(tmp_path)) == EXIT_FAILED
+    assert "no previous generation" in capsys.readouterr().err
+
+
+def test_a_second_writer_is_refused(fresh_index: Path, demo_catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with generations.writer_lock(fresh_index):
+        assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index)) == EXIT_FAILED
+    assert "another reindex/upsert/delete is running" in capsys.readouterr().err
+
+
+def test_failed_verification_leaves_serving_generation(fresh_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serving = read_pointer(fresh_index)
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise generations.GenerationError("smoke query failed")
+
+    monkeypatch.setattr("indexer.pipeline.verify_generation", broken)
+    with pytest.raises(generations.GenerationError):
+        publish(fresh_index, lambda current: current[:10], "int8", "test", progress=False)
+    assert read_pointer(fresh_index) == serving
+    assert sorted(p.name for p in (fresh_index / "generations").iterdir()) == [serving.current]
+    assert reader(fresh_index).document_count == 600
+
+
+def test_empty_result_is_refused(fresh_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [p["id"] for p in reader(fresh_index).all_products()]
+    assert main(["delete", "--ids", *ids, "--data-dir", str(fresh_index)]) == EXIT_FAILED
+    assert "refusing to publish an empty index" in capsys.readouterr().err
+    assert reader(fresh_index).document_count == 600
