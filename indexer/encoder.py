@@ -1,7 +1,7 @@
 """Text -> unit-length 384-d vectors with onnxruntime and `tokenizers` (no torch).
 
-The same class encodes the catalog at index time (all threads, big batches, a progress
-bar) and queries at serving time (one thread, one text, an LRU cache).
+The same class encodes the catalog at index time (all threads, length-sorted batches, a
+progress bar) and queries at serving time (one thread, one text, an LRU cache).
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ class TextEncoder:
         feeds = {k: v for k, v in feeds.items() if k in self._input_names}
         return self.session.run(["embedding"], feeds)[0].astype(np.float32, copy=False)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Encode many texts; sorted by length so each batch pads as little as possible."""
+    def encode(self, texts: list[str], batch_size: int = 16, progress: bool = False) -> np.ndarray:
+        """Encode many texts, sorted by length so each batch pads as little as possible.
+
+        On CPU small batches win (int8, 2 cores: 572 texts/s at 16, 519 at 64, 478 at 256)
+        because length-sorted small batches carry almost no padding."""
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         # disable=None: a bar on a terminal, nothing in a log file or CI.

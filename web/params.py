@@ -45,7 +45,7 @@ PARAMS: tuple[Param, ...] = (
     Param("price_max", {"type": "number", "minimum": 0}, "Highest price, inclusive."),
     Param("in_stock", {"type": "boolean"}, "Only products in stock (true) or out of stock (false)."),
     Param("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Recall: hybrid, BM25 only or vectors only."),
-    Param("fusion", {"type": "string", "enum": list(FUSION_METHODS)}, "Fusion method (default: the configured one)."),
+    Param("fusion", {"type": "string", "enum": list(FUSION_METHODS)}, "Fusion: weighted (min-max normalised scores, default) or rrf (reciprocal rank)."),
     Param("explain", {"type": "boolean", "default": False}, "Add each result's BM25 and vector rank and score."),
 )
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}

@@ -1,0 +1,145 @@
+"""Search latency over HTTP against the real server (gunicorn, `python -m web`).
+
+    python bench/latency.py [--catalog ../shared/data/home-depot/products.csv] [--queries 2000]
+
+Indexes the catalog (skipped when the data dir already serves it), starts the server
+on a free port, warms it up, then fires each query once:
+  1. one client at a time -> latency p50 / p95 / p99 as the client sees it;
+  2. --concurrency clients at once -> queries per second.
+Queries come from the judgments file next to the catalog when there is one (query text
+only), otherwise from words of product titles. The load generator runs on the same
+machine and takes CPU from the server: figures are conservative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME_DEPOT = ROOT.parent / "shared" / "data" / "home-depot" / "products.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_queries(catalog: Path, count: int) -> list[str]:
+    judgments = catalog.with_name("judgments.csv")
+    if judgments.exists():
+        with open(judgments, encoding="utf-8", newline="") as fh:
+            queries = list(dict.fromkeys(row["query"] for row in csv.DictReader(fh)))
+    else:
+        from indexer.catalog import read_catalog
+
+        rng = random.Random(0)
+        titles = [p["title"].split() for p in read_catalog(catalog).products]
+        queries = list(dict.fromkeys(" ".join(rng.sample(t, min(len(t), rng.randint(1, 3)))) for t in titles))
+    random.Random(1).shuffle(queries)
+    return queries[:count]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def fetch(base: str, query: str, k: int) -> tuple[float, float]:
+    url = f"{base}/search?" + urllib.parse.urlencode({"q": query, "k": k})
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.loads(response.read())
+    return (time.perf_counter() - started) * 1000, float(body["took_ms"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", type=Path, default=HOME_DEPOT)
+    parser.add_argument("--data-dir", type=Path, help="default: a new temporary directory")
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--k", type=int, default=10, help="results per page (recall depth is 100 either way)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--encoder", default="int8", choices=("fp32", "int8"))
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="shoprank-latency-"))
+    sys.path.insert(0, str(ROOT))
+    from ranker.__main__ import ensure_index
+
+    ensure_index(data_dir, args.catalog, args.encoder)
+    queries = load_queries(args.catalog, args.queries)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "web", "--data-dir", str(data_dir), "--port", str(port),
+                               "--workers", str(args.workers)], cwd=ROOT, env=os.environ.copy(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.2)
+        for query in queries[:100]:  # warm-up: page cache, lazy allocations (not measured)
+            fetch(base, query + " warmup", args.k)
+
+        client, server_side = [], []
+        for query in queries:
+            c, s = fetch(base, query, args.k)
+            client.append(c)
+            server_side.append(s)
+
+        shuffled = queries[:]
+        random.Random(2).shuffle(shuffled)
+        lock = threading.Lock()
+        position = [0]
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if position[0] >= len(shuffled):
+                        return
+                    query = shuffled[position[0]] + " again"  # a new string: no query-cache hits
+                    position[0] += 1
+                fetch(base, query, args.k)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        qps = len(shuffled) / (time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    print(f"catalog {args.catalog.name}, {len(queries)} distinct queries, hybrid recall of 100 candidates, "
+          f"k={args.k}, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, encoder {args.encoder}")
+    print(f"one client   : p50 {percentile(client, 50):6.2f} ms   p95 {percentile(client, 95):6.2f} ms   "
+          f"p99 {percentile(client, 99):6.2f} ms   (server-side took_ms p50 {statistics.median(server_side):.2f})")
+    print(f"{args.concurrency} clients    : {qps:6.0f} queries/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

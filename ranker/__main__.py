@@ -1,0 +1,130 @@
+"""`python -m ranker evaluate`: measure recall and fusion on relevance judgments.
+
+BM25 and vector top-100 lists are computed once per query through the serving code
+(the same reader, the same query encoder); every fusion setting is then scored on them.
+Settings are chosen on one half of the queries (a stable hash split) and reported on the
+other half as well, so the chosen default is not graded on what it was tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.catalog import read_catalog
+from indexer.encoder import TextEncoder
+from indexer.generations import current_generation_dir, read_pointer
+from indexer.mapping import load_definition
+from indexer.pipeline import publish
+from indexer.settings import DEFAULT_ENCODER, add_common_arguments, configure_logging, models_dir, resolve_data_dir
+from indexer.store.base import Filters
+from indexer.store.embedded import EmbeddedReader, read_products
+from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
+from ranker.recall import FusionConfig, fuse
+
+DEPTH = 100
+RRF_KS = (5, 10, 20, 40, 60, 100)
+RRF_WEIGHTS = (0.6, 0.7, 0.8)
+WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def ensure_index(data_dir: Path, catalog: Path | None, encoder: str) -> None:
+    """Index `catalog` into `data_dir` unless its serving generation already holds it."""
+    if catalog is None:
+        return
+    pointer = read_pointer(data_dir)
+    if pointer.current is not None:
+        directory = current_generation_dir(data_dir)
+        manifest = json.loads((directory / "manifest.json").read_text())
+        if manifest.get("source") == str(catalog) and manifest["encoder"]["variant"] == encoder:
+            return
+    report = read_catalog(catalog)
+    print(f"indexing {catalog} ({len(report.products):,} products) into {data_dir}", file=sys.stderr)
+    publish(data_dir, lambda _current: report.products, encoder, str(catalog))
+
+
+def fusion_grid() -> dict[str, FusionConfig]:
+    grid = {f"rrf k={k}": FusionConfig("rrf", rrf_k=k) for k in RRF_KS}
+    grid.update({f"rrf k={k} bm25={w:.1f}": FusionConfig("rrf", rrf_k=k, lexical_weight=w, vector_weight=round(1 - w, 2))
+                 for k in (10, 60) for w in RRF_WEIGHTS})
+    grid.update({f"weighted bm25={w:.1f}": FusionConfig("weighted", lexical_weight=w, vector_weight=round(1 - w, 2))
+                 for w in WEIGHTS})
+    return grid
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    ensure_index(data_dir, args.catalog, args.encoder)
+    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
+    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1)
+    judgments = read_judgments(args.judgments)
+    known = {p["id"] for p in read_products(reader.directory)}
+    judgments = {q: {d: r for d, r in js.items() if d in known} for q, js in judgments.items()}
+    queries = sorted(q for q, js in judgments.items() if js)
+    if args.limit:
+        queries = queries[: args.limit]
+
+    started = time.perf_counter()
+    bm25, vector = {}, {}
+    for query in tqdm(queries, desc="recall", unit="query", disable=None):
+        bm25[query] = reader.bm25(query, DEPTH, Filters())
+        vector[query] = reader.knn(encoder.encode_query(query), DEPTH, Filters())
+    seconds = time.perf_counter() - started
+
+    folds = {"tune": split_queries(queries, 0), "held_out": split_queries(queries, 1), "all": queries}
+    methods: dict[str, dict[str, list[str]]] = {
+        "bm25": {q: [h.id for h in bm25[q]] for q in queries},
+        "vector": {q: [h.id for h in vector[q]] for q in queries},
+    }
+    for name, config in fusion_grid().items():
+        methods[name] = {q: [c.id for c in fuse(bm25[q], vector[q], config)][:DEPTH] for q in queries}
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, runs in methods.items():
+        results[name] = {}
+        for fold, fold_queries in folds.items():
+            scores: Scores = score_runs({q: runs[q] for q in fold_queries}, judgments)
+            results[name][fold] = scores.as_dict()
+    best = max((n for n in methods if n not in ("bm25", "vector")), key=lambda n: results[n]["tune"]["ndcg@10"])
+
+    print(f"\n{len(queries):,} queries, {reader.document_count:,} products, encoder {reader.encoder_variant}; "
+          f"retrieval over the whole catalog, unjudged = not relevant; recall took {seconds:.0f}s\n")
+    header = f"{'method':<24} {'tune nDCG@10':>12} {'held-out nDCG@10':>16} {'nDCG@5':>7} {'MRR':>6} {'recall@100':>10}"
+    print(header)
+    print("-" * len(header))
+    for name in methods:
+        tune, held = results[name]["tune"], results[name]["held_out"]
+        mark = "  <- best on tune" if name == best else ""
+        print(f"{name:<24} {tune['ndcg@10']:>12.4f} {held['ndcg@10']:>16.4f} {held['ndcg@5']:>7.4f} "
+              f"{held['mrr']:>6.4f} {held['recall@100']:>10.4f}{mark}")
+    print("\n(nDCG@5, MRR and recall@100 are on the held-out half)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "queries": len(queries), "documents": reader.document_count, "encoder": reader.encoder_variant,
+            "best_on_tune": best, "methods": results}, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("evaluate", help="measure BM25, vectors and every fusion setting on judgments")
+    add_common_arguments(p)
+    p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
+    p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, choices=("fp32", "int8"))
+    p.add_argument("--json", help="write the figures here too")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    return cmd_evaluate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
