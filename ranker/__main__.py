@@ -49,7 +49,8 @@ def ensure_index(data_dir: Path, catalog: Path | None, encoder: str) -> None:
 
 
 def fusion_grid() -> dict[str, FusionConfig]:
-    grid = {f"rrf k={k}": FusionConfig("rrf", rrf_k=k) for k in RRF_KS}
+    # Every entry states its weights: the grid must not move when the defaults do.
+    grid = {f"rrf k={k}": FusionConfig("rrf", rrf_k=k, lexical_weight=0.5, vector_weight=0.5) for k in RRF_KS}
     grid.update({f"rrf k={k} bm25={w:.1f}": FusionConfig("rrf", rrf_k=k, lexical_weight=w, vector_weight=round(1 - w, 2))
                  for k in (10, 60) for w in RRF_WEIGHTS})
     grid.update({f"weighted bm25={w:.1f}": FusionConfig("weighted", lexical_weight=w, vector_weight=round(1 - w, 2))

@@ -1,0 +1,69 @@
+"""Where a search spends its time: each stage of the query path timed in-process.
+
+    python bench/stages.py --data-dir DIR [--queries 1000]
+
+Runs the serving code's stages one after the other on one thread, the way a server
+worker does: query encoding (no cache), BM25 top-100, k-NN top-100, fusion, count +
+facets, product lookup. Queries come from the judgments file when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.latency import HOME_DEPOT, load_queries  # noqa: E402
+from indexer.encoder import TextEncoder  # noqa: E402
+from indexer.generations import current_generation_dir  # noqa: E402
+from indexer.mapping import load_definition  # noqa: E402
+from indexer.settings import models_dir, resolve_data_dir  # noqa: E402
+from indexer.store.base import Filters  # noqa: E402
+from indexer.store.embedded import EmbeddedReader  # noqa: E402
+from ranker.recall import FusionConfig, fuse  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--catalog", type=Path, default=HOME_DEPOT, help="where to find queries (judgments.csv beside it)")
+    parser.add_argument("--queries", type=int, default=1000)
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(1)
+    data_dir = resolve_data_dir(args.data_dir)
+    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
+    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1, query_cache_size=0)
+    stages: dict[str, list[float]] = {s: [] for s in ("encode", "bm25", "knn", "fuse", "count+facets", "products")}
+    none = Filters()
+    for query in load_queries(args.catalog, args.queries):
+        marks = [time.perf_counter()]
+        vector = encoder.encode_query(query)
+        marks.append(time.perf_counter())
+        bm25 = reader.bm25(query, 100, none)
+        marks.append(time.perf_counter())
+        knn = reader.knn(vector, 100, none)
+        marks.append(time.perf_counter())
+        candidates = fuse(bm25, knn, FusionConfig())
+        marks.append(time.perf_counter())
+        reader.match_summary(query, [h.id for h in knn], none)
+        marks.append(time.perf_counter())
+        reader.products([c.id for c in candidates[:10]])
+        marks.append(time.perf_counter())
+        for name, start, end in zip(stages, marks, marks[1:], strict=False):
+            stages[name].append((end - start) * 1000)
+    total = np.sum([stages[s] for s in stages], axis=0)
+    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant}, one thread")
+    for name, values in [*stages.items(), ("total", list(total))]:
+        print(f"{name:<13} p50 {np.percentile(values, 50):6.2f} ms   p99 {np.percentile(values, 99):6.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
