@@ -60,6 +60,17 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def worker_rss_mb(pid: int) -> list[float]:
+    """Resident memory of the server's worker processes (Linux /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    sizes = []
+    for child in children.read_text().split() if children.exists() else []:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
 def fetch(base: str, query: str, k: int) -> tuple[float, float]:
     url = f"{base}/search?" + urllib.parse.urlencode({"q": query, "k": k})
     started = time.perf_counter()
@@ -129,6 +140,7 @@ def main() -> int:
         for t in threads:
             t.join()
         qps = len(shuffled) / (time.perf_counter() - started)
+        rss = worker_rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -138,6 +150,8 @@ def main() -> int:
     print(f"one client   : p50 {percentile(client, 50):6.2f} ms   p95 {percentile(client, 95):6.2f} ms   "
           f"p99 {percentile(client, 99):6.2f} ms   (server-side took_ms p50 {statistics.median(server_side):.2f})")
     print(f"{args.concurrency} clients    : {qps:6.0f} queries/s")
+    if rss:
+        print(f"memory       : {' + '.join(f'{mb:.0f}' for mb in rss)} MB resident (one figure per worker)")
     return 0
 
 

@@ -16,8 +16,8 @@ from indexer.catalog import CatalogError, CatalogReport, parse_mapping_overrides
 from indexer.demo_catalog import write_demo_catalog
 from indexer.mapping import MappingError
 from indexer.model_export import VARIANTS, export_models
-from indexer.pipeline import merge_upserts, publish, remove_ids
-from indexer.settings import DEFAULT_ENCODER, add_common_arguments, configure_logging, models_dir, resolve_data_dir
+from indexer.pipeline import choose_encoder, merge_upserts, publish, remove_ids
+from indexer.settings import add_common_arguments, configure_logging, models_dir, resolve_data_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_STRICT_REJECTED, EXIT_ROWS_SKIPPED = 0, 1, 2, 3
 log = logging.getLogger("indexer")
@@ -55,7 +55,7 @@ def cmd_reindex(args: argparse.Namespace, data_dir: Path) -> int:
     if report is None:
         return status
     products = report.products
-    summary = publish(data_dir, lambda _current: products, args.encoder, str(args.catalog), progress=not args.quiet)
+    summary = publish(data_dir, lambda _current: products, choose_encoder(args.encoder, data_dir), str(args.catalog), progress=not args.quiet)
     _summary("reindexed", report, summary)
     return status
 
@@ -65,7 +65,7 @@ def cmd_upsert(args: argparse.Namespace, data_dir: Path) -> int:
     if report is None:
         return status
     changes = report.products
-    summary = publish(data_dir, lambda current: merge_upserts(current, changes), args.encoder,
+    summary = publish(data_dir, lambda current: merge_upserts(current, changes), choose_encoder(args.encoder, data_dir),
                       f"upsert {args.catalog}", progress=not args.quiet)
     _summary(f"upserted {len(changes):,} products", report, summary)
     return status
@@ -80,7 +80,7 @@ def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
         unknown.update(missing)
         return kept
 
-    summary = publish(data_dir, change, args.encoder, f"delete {len(ids)} ids", progress=False)
+    summary = publish(data_dir, change, choose_encoder(args.encoder, data_dir), f"delete {len(ids)} ids", progress=False)
     if unknown:
         print(f"not in the index (nothing to delete): {', '.join(sorted(unknown))}", file=sys.stderr)
     _summary(f"deleted {len(ids) - len(unknown):,} products", None, summary)
@@ -130,11 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--strict", action="store_true", help="refuse the whole catalog if any row is bad")
         p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="read FIELD from COLUMN (repeatable)")
         p.add_argument("--max-errors", type=int, default=50, help="bad rows to print (0: all)")
-        p.add_argument("--encoder", choices=VARIANTS, default=DEFAULT_ENCODER, help="text encoder precision")
+        p.add_argument("--encoder", choices=VARIANTS, help="text encoder precision (default: $SHOPRANK_ENCODER, "
+                       "else the serving index's, else int8)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = command("delete", cmd_delete, "remove products by id")
     p.add_argument("--ids", nargs="+", required=True, metavar="ID")
-    p.add_argument("--encoder", choices=VARIANTS, default=DEFAULT_ENCODER)
+    p.add_argument("--encoder", choices=VARIANTS, help="as for upsert")
     command("rollback", cmd_rollback, "serve the previous generation again")
     command("status", cmd_status, "show the serving and rollback generations")
     p = command("demo-catalog", cmd_demo_catalog, "write the deterministic demo catalog")

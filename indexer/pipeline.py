@@ -7,7 +7,9 @@ are never re-encoded: their vectors come from the embedding cache.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from indexer.encoder import DIMENSION, TextEncoder, embedding_text
 from indexer.generations import GenerationError, activate, current_generation_dir, new_build_dir, seal, writer_lock
 from indexer.mapping import IndexDefinition, load_definition
 from indexer.model_export import export_models
-from indexer.settings import models_dir
+from indexer.settings import DEFAULT_ENCODER, models_dir
 from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader, read_products, write_generation
 
@@ -111,6 +113,20 @@ def publish(data_dir: Path, change: Callable[[list[dict[str, Any]]], list[dict[s
     log.info("event=published generation=%s documents=%d encoded=%d cached=%d seconds=%.1f",
              name, len(products), encoded, cached, seconds)
     return PublishSummary(name, len(products), encoded, cached, seconds)
+
+
+def choose_encoder(requested: str | None, data_dir: Path) -> str:
+    """--encoder, else $SHOPRANK_ENCODER, else what the serving generation was built with
+    (so an upsert never silently re-encodes a whole fp32 catalog as int8), else int8."""
+    if requested:
+        return requested
+    if os.environ.get("SHOPRANK_ENCODER"):
+        return os.environ["SHOPRANK_ENCODER"]
+    try:
+        manifest = json.loads((current_generation_dir(data_dir) / "manifest.json").read_text())
+        return str(manifest["encoder"]["variant"])
+    except (GenerationError, OSError, KeyError, ValueError):
+        return DEFAULT_ENCODER
 
 
 def current_products(data_dir: Path) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ from indexer.catalog import read_catalog
 from indexer.encoder import TextEncoder
 from indexer.generations import current_generation_dir, read_pointer
 from indexer.mapping import load_definition
-from indexer.pipeline import publish
-from indexer.settings import DEFAULT_ENCODER, add_common_arguments, configure_logging, models_dir, resolve_data_dir
+from indexer.pipeline import choose_encoder, publish
+from indexer.settings import add_common_arguments, configure_logging, models_dir, resolve_data_dir
 from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader, read_products
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
@@ -60,7 +60,7 @@ def fusion_grid() -> dict[str, FusionConfig]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
-    ensure_index(data_dir, args.catalog, args.encoder)
+    ensure_index(data_dir, args.catalog, choose_encoder(args.encoder, data_dir))
     reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
     encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1)
     judgments = read_judgments(args.judgments)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common_arguments(p)
     p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
     p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
-    p.add_argument("--encoder", default=DEFAULT_ENCODER, choices=("fp32", "int8"))
+    p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
     args = parser.parse_args(argv)

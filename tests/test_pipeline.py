@@ -96,3 +96,24 @@ def test_empty_result_is_refused(fresh_index: Path, capsys: pytest.CaptureFixtur
     assert main(["delete", "--ids", *ids, "--data-dir", str(fresh_index)]) == EXIT_FAILED
     assert "refusing to publish an empty index" in capsys.readouterr().err
     assert reader(fresh_index).document_count == 600
+
+
+def test_upsert_keeps_the_serving_encoder(fresh_index: Path, demo_catalog: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOPRANK_ENCODER", raising=False)
+    assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index), "--encoder", "fp32") == EXIT_OK
+    catalog = tmp_path / "one.csv"
+    catalog.write_text("id,title\nNEW-2,Walnut Side Table\n")
+    assert run("upsert", "--catalog", str(catalog), "--data-dir", str(fresh_index)) == EXIT_OK
+    assert reader(fresh_index).encoder_variant == "fp32"
+    monkeypatch.setenv("SHOPRANK_ENCODER", "int8")
+    assert run("delete", "--ids", "NEW-2", "--data-dir", str(fresh_index)) == EXIT_OK
+    assert reader(fresh_index).encoder_variant == "int8"
+
+
+def test_server_says_why_a_generation_cannot_load(fresh_index: Path, tmp_path: Path) -> None:
+    from web.serving import NoIndex, ServingState
+
+    state = ServingState(fresh_index, tmp_path / "no-models")
+    with pytest.raises(NoIndex, match=r"could not be loaded: .*export-model"):
+        state.searcher()

@@ -44,6 +44,7 @@ class ServingState:
         self._current: Loaded | None = None
         self._loading: tuple[int, int] | None = None
         self._failed: tuple[int, int] | None = None
+        self._failure = ""
         self._lock = threading.Lock()
         stamp = pointer_stamp(data_dir)
         if stamp is not None:
@@ -63,6 +64,7 @@ class ServingState:
             log.info("event=generation_loaded generation=%s documents=%d", reader.generation, reader.document_count)
         except (GenerationError, OSError, ValueError, RuntimeError) as exc:
             self._failed = stamp
+            self._failure = str(exc)
             log.error("event=generation_load_failed error=%r", str(exc))
         finally:
             with self._lock:
@@ -83,5 +85,7 @@ class ServingState:
                     threading.Thread(target=self._load, args=(stamp,), daemon=True).start()
         current = self._current
         if current is None:
+            if self._failed is not None and self._failed == stamp:
+                raise NoIndex(f"the index in {self.data_dir} could not be loaded: {self._failure}")
             raise NoIndex(f"no index in {self.data_dir} yet: run `python -m indexer reindex --catalog FILE`")
         return current.searcher
