@@ -54,8 +54,8 @@ def cmd_reindex(args: argparse.Namespace, data_dir: Path) -> int:
     report, status = _load(args)
     if report is None:
         return status
-    products = report.products
-    summary = publish(data_dir, lambda _current: products, choose_encoder(args.encoder, data_dir), str(args.catalog), progress=not args.quiet)
+    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), str(args.catalog),
+                      products=report.products, progress=not args.quiet)
     _summary("reindexed", report, summary)
     return status
 
@@ -65,8 +65,8 @@ def cmd_upsert(args: argparse.Namespace, data_dir: Path) -> int:
     if report is None:
         return status
     changes = report.products
-    summary = publish(data_dir, lambda current: merge_upserts(current, changes), choose_encoder(args.encoder, data_dir),
-                      f"upsert {args.catalog}", progress=not args.quiet)
+    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), f"upsert {args.catalog}",
+                      change=lambda current: merge_upserts(current, changes), progress=not args.quiet)
     _summary(f"upserted {len(changes):,} products", report, summary)
     return status
 
@@ -80,7 +80,8 @@ def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
         unknown.update(missing)
         return kept
 
-    summary = publish(data_dir, change, choose_encoder(args.encoder, data_dir), f"delete {len(ids)} ids", progress=False)
+    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), f"delete {len(ids)} ids",
+                      change=change, progress=False)
     if unknown:
         print(f"not in the index (nothing to delete): {', '.join(sorted(unknown))}", file=sys.stderr)
     _summary(f"deleted {len(ids) - len(unknown):,} products", None, summary)

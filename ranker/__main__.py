@@ -45,7 +45,7 @@ def ensure_index(data_dir: Path, catalog: Path | None, encoder: str) -> None:
             return
     report = read_catalog(catalog)
     print(f"indexing {catalog} ({len(report.products):,} products) into {data_dir}", file=sys.stderr)
-    publish(data_dir, lambda _current: report.products, encoder, str(catalog))
+    publish(data_dir, encoder, str(catalog), products=report.products)
 
 
 def fusion_grid() -> dict[str, FusionConfig]:

@@ -85,7 +85,7 @@ def test_failed_verification_leaves_serving_generation(fresh_index: Path, monkey
 
     monkeypatch.setattr("indexer.pipeline.verify_generation", broken)
     with pytest.raises(generations.GenerationError):
-        publish(fresh_index, lambda current: current[:10], "int8", "test", progress=False)
+        publish(fresh_index, "int8", "test", change=lambda current: current[:10], progress=False)
     assert read_pointer(fresh_index) == serving
     assert sorted(p.name for p in (fresh_index / "generations").iterdir()) == [serving.current]
     assert reader(fresh_index).document_count == 600
@@ -117,3 +117,13 @@ def test_server_says_why_a_generation_cannot_load(fresh_index: Path, tmp_path: P
     state = ServingState(fresh_index, tmp_path / "no-models")
     with pytest.raises(NoIndex, match=r"could not be loaded: .*export-model"):
         state.searcher()
+
+
+def test_verification_accepts_duplicate_and_wordless_titles(tmp_path: Path, models_dir: Path) -> None:
+    """A catalog that starts with a punctuation-only title and repeats one title 60 times
+    is valid: the generation checks must not refuse it."""
+    catalog = tmp_path / "odd.csv"
+    rows = ["id,title", "P0,!!!"] + [f"D{i},Same Drill" for i in range(60)] + ["U1,Unique Lamp"]
+    catalog.write_text("\n".join(rows) + "\n")
+    assert run("reindex", "--catalog", str(catalog), "--data-dir", str(tmp_path / "data")) == EXIT_OK
+    assert reader(tmp_path / "data").document_count == 62

@@ -14,6 +14,7 @@ Each generation directory holds:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -170,10 +171,12 @@ class EmbeddedReader:
         self._schema = self._index.schema
         self._searcher = self._index.searcher()
         self._columns = FilterColumns(self._products)
+        # Each search needs the same text query twice (BM25, then count + facets).
+        self._text_query = functools.lru_cache(maxsize=1024)(self._build_text_query)
 
     # --- queries -------------------------------------------------------------------
 
-    def _text_query(self, text: str) -> Query | None:
+    def _build_text_query(self, text: str) -> Query | None:
         """multi_match best_fields: the best field's score plus tie_breaker x the others."""
         per_field = []
         for path, boost in self.definition.search_fields.items():
