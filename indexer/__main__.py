@@ -11,13 +11,15 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer import generations
+from indexer import generations, pipeline
+from indexer.backends import backend_name, opensearch_reader
 from indexer.catalog import CatalogError, CatalogReport, parse_mapping_overrides, read_catalog
 from indexer.demo_catalog import write_demo_catalog
 from indexer.mapping import MappingError
 from indexer.model_export import VARIANTS, export_models
-from indexer.pipeline import choose_encoder, merge_upserts, publish, remove_ids
+from indexer.pipeline import choose_encoder
 from indexer.settings import add_common_arguments, configure_logging, models_dir, resolve_data_dir
+from indexer.store.base import BackendUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_STRICT_REJECTED, EXIT_ROWS_SKIPPED = 0, 1, 2, 3
 log = logging.getLogger("indexer")
@@ -54,8 +56,8 @@ def cmd_reindex(args: argparse.Namespace, data_dir: Path) -> int:
     report, status = _load(args)
     if report is None:
         return status
-    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), str(args.catalog),
-                      products=report.products, progress=not args.quiet)
+    summary = pipeline.reindex(data_dir, report.products, choose_encoder(args.encoder, data_dir), str(args.catalog),
+                               progress=not args.quiet)
     _summary("reindexed", report, summary)
     return status
 
@@ -65,23 +67,15 @@ def cmd_upsert(args: argparse.Namespace, data_dir: Path) -> int:
     if report is None:
         return status
     changes = report.products
-    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), f"upsert {args.catalog}",
-                      change=lambda current: merge_upserts(current, changes), progress=not args.quiet)
+    summary = pipeline.upsert(data_dir, changes, choose_encoder(args.encoder, data_dir), f"upsert {args.catalog}",
+                              progress=not args.quiet)
     _summary(f"upserted {len(changes):,} products", report, summary)
     return status
 
 
 def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
     ids = set(args.ids)
-    unknown: set[str] = set()
-
-    def change(current):  # type: ignore[no-untyped-def]
-        kept, missing = remove_ids(current, ids)
-        unknown.update(missing)
-        return kept
-
-    summary = publish(data_dir, choose_encoder(args.encoder, data_dir), f"delete {len(ids)} ids",
-                      change=change, progress=False)
+    summary, unknown = pipeline.delete(data_dir, ids, choose_encoder(args.encoder, data_dir))
     if unknown:
         print(f"not in the index (nothing to delete): {', '.join(sorted(unknown))}", file=sys.stderr)
     _summary(f"deleted {len(ids) - len(unknown):,} products", None, summary)
@@ -89,13 +83,17 @@ def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, data_dir: Path) -> int:
-    with generations.writer_lock(data_dir):
-        pointer = generations.rollback(data_dir)
-    print(f"rolled back: serving {pointer.current} (previous: {pointer.previous})")
+    current, previous = pipeline.rollback(data_dir)
+    print(f"rolled back: serving {current} (previous: {previous})")
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, data_dir: Path) -> int:
+    if backend_name() == "opensearch":
+        reader = opensearch_reader()
+        print(f"backend:    opensearch {reader.settings.url}\nalias:      {reader.alias} -> {reader.generation}\n"
+              f"documents:  {reader.document_count:,}")
+        return EXIT_OK
     pointer = generations.read_pointer(data_dir)
     print(f"data dir:   {data_dir}\nserving:    {pointer.current or '(none)'}\nrollback:   {pointer.previous or '(none)'}")
     return EXIT_OK
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     try:
         return args.func(args, data_dir)
-    except (CatalogError, MappingError, generations.GenerationError, OSError) as exc:
+    except (CatalogError, MappingError, generations.GenerationError, BackendUnavailable, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -108,6 +108,25 @@ def parse_definition(body: dict[str, Any]) -> IndexDefinition:
     )
 
 
+@dataclass(frozen=True)
+class FusionDefaults:
+    """Fusion settings, read from the search-pipeline bodies in mappings/ so the embedded
+    backend and an OpenSearch cluster fuse with the same numbers."""
+
+    lexical_weight: float
+    vector_weight: float
+    rrf_k: float
+
+
+@lru_cache(maxsize=1)
+def load_fusion_defaults() -> FusionDefaults:
+    weighted = json.loads((MAPPING_PATH.parent / "search-pipeline-weighted.json").read_text())
+    rrf = json.loads((MAPPING_PATH.parent / "search-pipeline-rrf.json").read_text())
+    weights = weighted["phase_results_processors"][0]["normalization-processor"]["combination"]["parameters"]["weights"]
+    rank_constant = rrf["phase_results_processors"][0]["score-ranker-processor"]["combination"]["rank_constant"]
+    return FusionDefaults(float(weights[0]), float(weights[1]), float(rank_constant))
+
+
 @lru_cache(maxsize=4)
 def load_definition(path: Path = MAPPING_PATH) -> IndexDefinition:
     with open(path, encoding="utf-8") as fh:

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from indexer.backends import backend_name, opensearch_admin, opensearch_reader
 from indexer.embedding_cache import EmbeddingCache, text_key
 from indexer.encoder import DIMENSION, TextEncoder, embedding_text
 from indexer.generations import GenerationError, activate, current_generation_dir, new_build_dir, seal, writer_lock
+from indexer.generations import rollback as generations_rollback
 from indexer.mapping import IndexDefinition, load_definition
 from indexer.model_export import export_models
 from indexer.settings import DEFAULT_ENCODER, models_dir
@@ -125,6 +127,64 @@ def publish(data_dir: Path, variant: str, source: str, *, products: list[dict[st
     return PublishSummary(name, len(products), encoded, cached, seconds)
 
 
+def reindex(data_dir: Path, products: list[dict[str, Any]], variant: str, source: str,
+            progress: bool = True) -> PublishSummary:
+    """A whole catalog becomes the new serving generation (or index, on OpenSearch)."""
+    if backend_name() == "embedded":
+        return publish(data_dir, variant, source, products=products, progress=progress)
+    started = time.perf_counter()
+    admin = opensearch_admin()
+    admin.check()
+    with writer_lock(data_dir):
+        vectors, model_id, encoded, cached = encode_products(products, data_dir, variant, progress)
+        admin.ensure_pipelines()
+        manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": source,
+                    "encoder": {"variant": variant, "model_id": model_id}}
+        name = admin.publish(products, vectors, manifest)
+    return PublishSummary(name, len(products), encoded, cached, time.perf_counter() - started)
+
+
+def upsert(data_dir: Path, changes: list[dict[str, Any]], variant: str, source: str,
+           progress: bool = True) -> PublishSummary:
+    if backend_name() == "embedded":
+        return publish(data_dir, variant, source, change=lambda current: merge_upserts(current, changes),
+                       progress=progress)
+    started = time.perf_counter()
+    admin = opensearch_admin()
+    admin.check()
+    with writer_lock(data_dir):
+        vectors, _model_id, encoded, cached = encode_products(changes, data_dir, variant, progress)
+        admin.upsert(changes, vectors)
+    return PublishSummary(admin.alias, len(changes), encoded, cached, time.perf_counter() - started)
+
+
+def delete(data_dir: Path, ids: set[str], variant: str) -> tuple[PublishSummary, set[str]]:
+    """Remove products; returns the summary and the ids that were not in the index."""
+    unknown: set[str] = set()
+    if backend_name() == "embedded":
+
+        def change(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            kept, missing = remove_ids(current, ids)
+            unknown.update(missing)
+            return kept
+
+        return publish(data_dir, variant, f"delete {len(ids)} ids", change=change, progress=False), unknown
+    started = time.perf_counter()
+    admin = opensearch_admin()
+    with writer_lock(data_dir):
+        deleted = admin.delete(sorted(ids))
+    return PublishSummary(admin.alias, deleted, 0, 0, time.perf_counter() - started), unknown
+
+
+def rollback(data_dir: Path) -> tuple[str, str | None]:
+    """Serve the previous generation again; returns (now serving, rollback target)."""
+    if backend_name() == "opensearch":
+        return opensearch_admin().rollback()
+    with writer_lock(data_dir):
+        pointer = generations_rollback(data_dir)
+    return str(pointer.current), pointer.previous
+
+
 def choose_encoder(requested: str | None, data_dir: Path) -> str:
     """--encoder, else $SHOPRANK_ENCODER, else what the serving generation was built with
     (so an upsert never silently re-encodes a whole fp32 catalog as int8), else int8."""
@@ -133,9 +193,11 @@ def choose_encoder(requested: str | None, data_dir: Path) -> str:
     if os.environ.get("SHOPRANK_ENCODER"):
         return os.environ["SHOPRANK_ENCODER"]
     try:
+        if backend_name() == "opensearch":
+            return str(opensearch_reader().encoder_variant)
         manifest = json.loads((current_generation_dir(data_dir) / "manifest.json").read_text())
         return str(manifest["encoder"]["variant"])
-    except (GenerationError, OSError, KeyError, ValueError):
+    except (GenerationError, OSError, KeyError, ValueError, RuntimeError):
         return DEFAULT_ENCODER
 
 

@@ -11,10 +11,11 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from indexer.settings import models_dir as default_models_dir
+from indexer.store.base import BackendUnavailable
 from ranker.recall import FusionConfig
 from web.openapi import openapi_document
 from web.params import BadRequest, parse_search_args
-from web.serving import NoIndex, ServingState
+from web.serving import NoIndex, make_state
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def _error(status: int, error: str, message: str, **extra: Any):  # type: ignore
 def create_app(data_dir: Path, models_dir: Path | None = None, fusion: FusionConfig | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    state = ServingState(data_dir, models_dir or default_models_dir(data_dir), fusion)
+    state = make_state(data_dir, models_dir or default_models_dir(data_dir), fusion)
     app.extensions["shoprank"] = state
 
     @app.errorhandler(BadRequest)
@@ -38,6 +39,10 @@ def create_app(data_dir: Path, models_dir: Path | None = None, fusion: FusionCon
     @app.errorhandler(NoIndex)
     def no_index(exc: NoIndex):  # type: ignore[no-untyped-def]
         return _error(503, "no_index", str(exc))
+
+    @app.errorhandler(BackendUnavailable)
+    def backend_unavailable(exc: BackendUnavailable):  # type: ignore[no-untyped-def]
+        return _error(503, "backend_unavailable", str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -71,7 +76,7 @@ def create_app(data_dir: Path, models_dir: Path | None = None, fusion: FusionCon
             try:
                 searcher = state.searcher()
                 context["response"] = searcher.search(parse_search_args(args, searcher.fusion)).to_json()
-            except (BadRequest, NoIndex) as exc:
+            except (BadRequest, NoIndex, BackendUnavailable) as exc:
                 context["error"] = str(exc)
 
         def link(**changes: Any) -> str:

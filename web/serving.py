@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 
+from indexer.backends import backend_name, opensearch_reader
 from indexer.encoder import TextEncoder
 from indexer.generations import GenerationError, current_generation_dir, pointer_stamp
 from indexer.mapping import load_definition
+from indexer.store.base import BackendUnavailable
 from indexer.store.embedded import EmbeddedReader
 from ranker.recall import FusionConfig, HybridSearcher
 
@@ -26,6 +29,49 @@ log = logging.getLogger(__name__)
 
 class NoIndex(RuntimeError):
     """Nothing to serve yet."""
+
+
+RECONNECT_SECONDS = 2.0
+REFRESH_SECONDS = 5.0
+
+
+class OpenSearchState:
+    """Serving from a cluster: the alias swap is atomic on the server, so this only
+    re-reads which index the alias names (for /healthz and the encoder variant) every few
+    seconds, and reconnects by itself after the cluster was unreachable."""
+
+    def __init__(self, models_dir: Path, fusion: FusionConfig | None = None):
+        self.models_dir = models_dir
+        self.fusion = fusion or FusionConfig()
+        self._encoders: dict[str, TextEncoder] = {}
+        self._searcher: HybridSearcher | None = None
+        self._loaded_at = 0.0
+        self._failed_at = 0.0
+        self._failure = ""
+
+    def searcher(self) -> HybridSearcher:
+        now = time.monotonic()
+        if self._searcher is None or now - self._loaded_at > REFRESH_SECONDS:
+            if self._searcher is None and now - self._failed_at < RECONNECT_SECONDS:
+                raise BackendUnavailable(self._failure)
+            try:
+                reader = opensearch_reader()
+            except BackendUnavailable as exc:
+                self._failed_at, self._failure = now, str(exc)
+                self._searcher = None
+                raise
+            variant = reader.encoder_variant
+            if variant not in self._encoders:
+                self._encoders[variant] = TextEncoder(self.models_dir, variant, threads=1)
+            self._searcher = HybridSearcher(reader, self._encoders[variant], self.fusion)
+            self._loaded_at = now
+        return self._searcher
+
+
+def make_state(data_dir: Path, models_dir: Path, fusion: FusionConfig | None = None) -> ServingState | OpenSearchState:
+    if backend_name() == "opensearch":
+        return OpenSearchState(models_dir, fusion)
+    return ServingState(data_dir, models_dir, fusion)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ def category_levels(path: str) -> list[str]:
     return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+class BackendUnavailable(RuntimeError):
+    """The search store cannot serve right now (a cluster down, refusing credentials…):
+    one clear sentence for the operator, a 503 for the API."""
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a shopper narrowed the search to. Values within one field are OR-ed

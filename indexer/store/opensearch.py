@@ -1,0 +1,277 @@
+"""The OpenSearch backend: the same search contract on a cluster.
+
+A thin adapter over opensearch-py: requests are built only by `opensearch_bodies`
+(validated against the OpenSearch API spec in the tests); bulk loading, retries and
+back-off come from `opensearchpy.helpers.streaming_bulk`.
+
+Generations are concrete indices `<alias>-<timestamp>`; the serving alias moves between
+them in one atomic `_aliases` call, so a reindex never shows a half-loaded index and
+rollback is moving the alias back. Upserts and deletes write through the alias.
+
+Configuration is environment only: SHOPRANK_BACKEND=opensearch, OPENSEARCH_URL,
+OPENSEARCH_USER / OPENSEARCH_PASSWORD, OPENSEARCH_VERIFY_CERTS (default true),
+OPENSEARCH_CA_CERTS, OPENSEARCH_ALIAS (default "products"), OPENSEARCH_TIMEOUT (s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from opensearchpy import OpenSearch, helpers
+from opensearchpy.exceptions import (
+    AuthenticationException,
+    AuthorizationException,
+    ConnectionError,
+    ConnectionTimeout,
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
+
+from indexer.generations import GenerationError
+from indexer.mapping import IndexDefinition
+from indexer.store import opensearch_bodies as bodies
+from indexer.store.base import BackendUnavailable, FacetBucket, Filters, Hit, MatchSummary
+
+log = logging.getLogger(__name__)
+KEEP_INDICES = 2  # the serving one and the one to roll back to
+PIPELINES = {"weighted": "shoprank-weighted", "rrf": "shoprank-rrf"}
+
+
+@dataclass(frozen=True)
+class OpenSearchSettings:
+    url: str
+    user: str | None = None
+    password: str | None = None
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    alias: str = "products"
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> OpenSearchSettings:
+        url = os.environ.get("OPENSEARCH_URL")
+        if not url:
+            raise BackendUnavailable("SHOPRANK_BACKEND=opensearch needs OPENSEARCH_URL (e.g. https://localhost:9200)")
+        return cls(
+            url=url,
+            user=os.environ.get("OPENSEARCH_USER"),
+            password=os.environ.get("OPENSEARCH_PASSWORD"),
+            verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "true").lower() not in ("0", "false", "no"),
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+            alias=os.environ.get("OPENSEARCH_ALIAS", "products"),
+            timeout=float(os.environ.get("OPENSEARCH_TIMEOUT", "10")),
+        )
+
+
+def connect(settings: OpenSearchSettings) -> OpenSearch:
+    return OpenSearch(
+        hosts=[settings.url],
+        http_auth=(settings.user, settings.password) if settings.user else None,
+        verify_certs=settings.verify_certs,
+        ca_certs=settings.ca_certs,
+        ssl_show_warn=settings.verify_certs,
+        timeout=settings.timeout,
+        max_retries=2,
+        retry_on_timeout=True,
+    )
+
+
+def describe(exc: Exception, settings: OpenSearchSettings) -> str:
+    """One clear message per kind of cluster failure."""
+    if isinstance(exc, (ConnectionError, ConnectionTimeout)):
+        return f"cannot reach OpenSearch at {settings.url}: {getattr(exc, 'error', exc)}"
+    if isinstance(exc, AuthenticationException):
+        return f"OpenSearch at {settings.url} refused the credentials (401): check OPENSEARCH_USER / OPENSEARCH_PASSWORD"
+    if isinstance(exc, AuthorizationException):
+        return f"OpenSearch at {settings.url} denied the request (403): the user lacks a permission for {settings.alias!r}"
+    if isinstance(exc, NotFoundError):
+        return f"index or alias {settings.alias!r} does not exist on {settings.url}: run `python -m indexer reindex`"
+    if isinstance(exc, RequestError):
+        reason = exc.info.get("error", {}).get("reason") if isinstance(exc.info, dict) else exc.error
+        return f"OpenSearch rejected the request (mapping conflict or bad query): {reason}"
+    if isinstance(exc, TransportError):
+        return f"OpenSearch error {exc.status_code}: {exc.error}"
+    return str(exc)
+
+
+class _Guarded:
+    """Turns client exceptions into BackendUnavailable with a clear message."""
+
+    settings: OpenSearchSettings
+
+    def _call(self, func, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
+        try:
+            return func(*args, **kwargs)
+        except TransportError as exc:
+            raise BackendUnavailable(describe(exc, self.settings)) from exc
+
+
+class OpenSearchReader(_Guarded):
+    """A view of whatever index the alias points to; OpenSearch does the swapping."""
+
+    def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
+        self.client = client
+        self.definition = definition
+        self.settings = settings
+        self.alias = settings.alias
+        aliased = self._call(client.indices.get_alias, name=self.alias)
+        self.generation = sorted(aliased)[-1]
+        mapping = self._call(client.indices.get_mapping, index=self.generation)[self.generation]["mappings"]
+        self.manifest = mapping.get("_meta", {}).get("shoprank", {}).get("manifest", {})
+        self.encoder_variant = self.manifest.get("encoder", {}).get("variant", "int8")
+
+    @property
+    def document_count(self) -> int:
+        return int(self._call(self.client.count, index=self.alias)["count"])
+
+    def _search(self, body: dict[str, Any], **params: Any) -> dict[str, Any]:
+        return self._call(self.client.search, index=self.alias, body=body, params=params or None)
+
+    @staticmethod
+    def _hits(response: dict[str, Any]) -> list[Hit]:
+        return [Hit(h["_id"], float(h["_score"] or 0.0)) for h in response["hits"]["hits"]]
+
+    def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]:
+        return self._hits(self._search(bodies.bm25_body(self.definition, text, k, filters)))
+
+    def knn(self, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]:
+        return self._hits(self._search(bodies.knn_body(self.definition, vector, k, filters)))
+
+    def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
+                      method: str) -> tuple[list[Hit], MatchSummary]:
+        """Fused hits (search pipeline of `method`: weighted or rrf), total and facets, in one request."""
+        response = self._search(bodies.hybrid_body(self.definition, text, vector, k, filters),
+                                search_pipeline=PIPELINES[method])
+        return self._hits(response), self._summary(response)
+
+    def _summary(self, response: dict[str, Any]) -> MatchSummary:
+        facets = {
+            name: [FacetBucket(str(b["key"]), int(b["doc_count"]), b.get("from"), b.get("to"))
+                   for b in response.get("aggregations", {}).get(name, {}).get("buckets", []) if b["doc_count"] > 0]
+            for name in self.definition.facets
+        }
+        return MatchSummary(total=int(response["hits"]["total"]["value"]), facets=facets)
+
+    def match_summary(self, text: str, candidate_ids: list[str], filters: Filters) -> MatchSummary:
+        if not text.strip() and not candidate_ids:
+            return MatchSummary(total=0, facets={})
+        return self._summary(self._search(bodies.summary_body(self.definition, text, candidate_ids, filters)))
+
+    def products(self, ids: list[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        response = self._call(self.client.mget, index=self.alias, body=bodies.mget_body(ids),
+                              params={"_source_excludes": self.definition.vector_field})
+        return [strip_derived(d["_source"]) for d in response["docs"] if d.get("found")]
+
+
+def strip_derived(document: dict[str, Any]) -> dict[str, Any]:
+    from indexer.documents import DERIVED_FIELDS
+
+    return {k: v for k, v in document.items() if k not in DERIVED_FIELDS}
+
+
+class BulkFailed(GenerationError):
+    pass
+
+
+class OpenSearchAdmin(_Guarded):
+    """Writes: new index per reindex, atomic alias moves, upserts and deletes through the alias."""
+
+    def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
+        self.client = client
+        self.definition = definition
+        self.settings = settings
+        self.alias = settings.alias
+
+    def check(self) -> None:
+        """Fail before any expensive work if the cluster cannot be reached or refuses us."""
+        self._call(self.client.info)
+
+    def ensure_pipelines(self) -> None:
+        """PUT is idempotent: the pipelines end up as mappings/ defines them, existing or not."""
+        for method, name in PIPELINES.items():
+            self._call(self.client.search_pipeline.put, id=name, body=bodies.pipeline_body(method))
+
+    def _indices(self) -> list[str]:
+        found = self._call(self.client.indices.get, index=f"{self.alias}-*", params={"expand_wildcards": "open"})
+        return sorted(found)
+
+    def _aliased(self) -> list[str]:
+        try:
+            return sorted(self.client.indices.get_alias(name=self.alias))
+        except NotFoundError:
+            return []
+        except TransportError as exc:
+            raise BackendUnavailable(describe(exc, self.settings)) from exc
+
+    def _bulk(self, actions: Any) -> int:
+        """Stream the actions; retries 429s with back-off; every failure is named."""
+        failures: list[str] = []
+        done = 0
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self.client, actions, chunk_size=500, max_retries=5, initial_backoff=1, max_backoff=30,
+                raise_on_error=False, raise_on_exception=False,
+            ):
+                operation, result = next(iter(item.items()))
+                if ok:
+                    done += 1
+                elif not (operation == "delete" and result.get("status") == 404):
+                    failures.append(f"{result.get('_id')}: {result.get('error', result.get('status'))}")
+        except TransportError as exc:
+            raise BackendUnavailable(describe(exc, self.settings)) from exc
+        if failures:
+            shown = "; ".join(failures[:10])
+            raise BulkFailed(f"{len(failures)} documents were not indexed: {shown}"
+                             + (f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""))
+        return done
+
+    def publish(self, products: Sequence[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]) -> str:
+        name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{int(time.time() * 1000) % 1000:03d}"
+        manifest = {**manifest, "name": name, "documents": len(products)}
+        self._call(self.client.indices.create, index=name, body=bodies.index_body(self.definition, manifest))
+        try:
+            self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
+            self._call(self.client.indices.refresh, index=name)
+            count = int(self._call(self.client.count, index=name)["count"])
+            if count != len(products):
+                raise GenerationError(f"new index {name} holds {count} documents, expected {len(products)}")
+        except Exception:
+            self.client.indices.delete(index=name, ignore_unavailable=True)
+            raise
+        old = self._aliased()
+        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, name, old))
+        self._prune(keep={name, *old[-1:]})
+        return name
+
+    def _prune(self, keep: set[str]) -> None:
+        indices = self._indices()
+        for index in indices[: max(0, len(indices) - KEEP_INDICES)]:
+            if index not in keep:
+                self._call(self.client.indices.delete, index=index)
+
+    def upsert(self, products: Sequence[dict[str, Any]], vectors: np.ndarray) -> int:
+        done = self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
+        self._call(self.client.indices.refresh, index=self.alias)
+        return done
+
+    def delete(self, ids: Sequence[str]) -> int:
+        done = self._bulk(bodies.bulk_delete_actions(self.alias, ids))
+        self._call(self.client.indices.refresh, index=self.alias)
+        return done
+
+    def rollback(self) -> tuple[str, str]:
+        current = self._aliased()
+        older = [i for i in self._indices() if current and i < current[-1]]
+        if not current or not older:
+            raise GenerationError("there is no previous index to roll back to")
+        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, older[-1], current))
+        return older[-1], current[-1]

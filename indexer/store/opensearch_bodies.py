@@ -1,0 +1,152 @@
+"""Every request body the OpenSearch backend sends, built by small pure functions.
+
+Nothing here talks to a cluster, so tests validate each body against the official
+OpenSearch API spec (tests/test_opensearch_spec.py), and the backend builds its requests
+only through these functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from indexer.documents import search_document
+from indexer.mapping import MAPPING_PATH, IndexDefinition
+from indexer.store.base import Filters
+from indexer.store.embedded import price_ranges
+
+PIPELINE_FILES = {"weighted": "search-pipeline-weighted.json", "rrf": "search-pipeline-rrf.json"}
+
+
+def index_body(definition: IndexDefinition, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The mapping file as it is, plus this generation's manifest in `_meta`."""
+    body = copy.deepcopy(definition.body)
+    body["mappings"]["_meta"]["shoprank"]["manifest"] = manifest
+    return body
+
+
+def pipeline_body(method: str) -> dict[str, Any]:
+    """A search pipeline exactly as mappings/search-pipeline-<method>.json defines it."""
+    return json.loads((MAPPING_PATH.parent / PIPELINE_FILES[method]).read_text())
+
+
+def text_query(definition: IndexDefinition, text: str) -> dict[str, Any]:
+    return {"multi_match": {
+        "query": text,
+        "fields": [f"{path}^{boost:g}" for path, boost in definition.search_fields.items()],
+        "type": "best_fields",
+        "tie_breaker": definition.tie_breaker,
+    }}
+
+
+def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
+    """The same semantics as the embedded backend (and `Filters.matches`)."""
+    clauses: list[dict[str, Any]] = []
+    if filters.category is not None:
+        clauses.append({"term": {"category_levels": filters.category}})
+    if filters.brands:
+        clauses.append({"terms": {"brand": list(filters.brands)}})
+    if filters.price_min is not None or filters.price_max is not None:
+        bounds = {}
+        if filters.price_min is not None:
+            bounds["gte"] = filters.price_min
+        if filters.price_max is not None:
+            bounds["lte"] = filters.price_max
+        clauses.append({"range": {"price": bounds}})
+    if filters.in_stock is not None:
+        clauses.append({"term": {"in_stock": filters.in_stock}})
+    for key, values in filters.attributes:
+        clauses.append({"terms": {f"attributes.{key}": list(values)}})
+    return clauses
+
+
+def _filtered(query: dict[str, Any], filters: Filters) -> dict[str, Any]:
+    clauses = filter_clauses(filters)
+    return {"bool": {"must": [query], "filter": clauses}} if clauses else query
+
+
+def knn_query(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
+    """k-NN with the filters as a pre-filter (faiss engine: exact over small filtered sets)."""
+    spec: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
+    clauses = filter_clauses(filters)
+    if clauses:
+        spec["filter"] = {"bool": {"filter": clauses}}
+    return {"knn": {definition.vector_field: spec}}
+
+
+def bm25_body(definition: IndexDefinition, text: str, k: int, filters: Filters) -> dict[str, Any]:
+    return {"size": k, "_source": False, "query": _filtered(text_query(definition, text), filters)}
+
+
+def knn_body(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
+    return {"size": k, "_source": False, "query": knn_query(definition, vector, k, filters)}
+
+
+def facet_aggregations(definition: IndexDefinition) -> dict[str, Any]:
+    aggregations: dict[str, Any] = {}
+    for name, spec in definition.facets.items():
+        if spec.edges:
+            aggregations[name] = {"range": {"field": spec.field, "ranges": price_ranges(spec.edges)}}
+        else:
+            aggregations[name] = {"terms": {"field": spec.field, "size": spec.size}}
+    return aggregations
+
+
+def hybrid_body(definition: IndexDefinition, text: str, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
+    """BM25 and k-NN in one request; the search pipeline normalises and fuses them. The
+    total and the facets count the union of both sub-queries' matches, as the embedded
+    backend's match_summary does."""
+    return {
+        "size": k,
+        "_source": False,
+        "track_total_hits": True,
+        "query": {"hybrid": {"queries": [
+            _filtered(text_query(definition, text), filters),
+            knn_query(definition, vector, k, filters),
+        ]}},
+        "aggregations": facet_aggregations(definition),
+    }
+
+
+def summary_body(definition: IndexDefinition, text: str, candidate_ids: Sequence[str], filters: Filters) -> dict[str, Any]:
+    """Count and facets over (BM25 matches ∪ k-NN candidates) after filters."""
+    should: list[dict[str, Any]] = []
+    if text.strip():
+        should.append(text_query(definition, text))
+    if candidate_ids:
+        should.append({"ids": {"values": list(candidate_ids)}})
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}},
+        "aggregations": facet_aggregations(definition),
+    }
+
+
+def mget_body(ids: Sequence[str]) -> dict[str, Any]:
+    return {"ids": list(ids)}
+
+
+def bulk_index_actions(index: str, definition: IndexDefinition, products: Sequence[dict[str, Any]],
+                       vectors: np.ndarray) -> Iterator[dict[str, Any]]:
+    """Actions for opensearchpy.helpers.streaming_bulk; the product id is the document id."""
+    for product, vector in zip(products, vectors, strict=True):
+        document = search_document(product)
+        document[definition.vector_field] = [float(x) for x in vector]
+        yield {"_op_type": "index", "_index": index, "_id": product["id"], "_source": document}
+
+
+def bulk_delete_actions(index: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+    for doc_id in ids:
+        yield {"_op_type": "delete", "_index": index, "_id": doc_id}
+
+
+def alias_actions(alias: str, new_index: str, old_indices: Sequence[str]) -> dict[str, Any]:
+    """One atomic `_aliases` call: the alias leaves the old indices and joins the new one."""
+    actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": alias}} for old in old_indices]
+    actions.append({"add": {"index": new_index, "alias": alias, "is_write_index": True}})
+    return {"actions": actions}

@@ -1,0 +1,139 @@
+"""One contract, every backend: index, upsert, delete, search, filters, facets, reindex
+with a generation (alias) swap, rollback. Always against the embedded backend; against
+OpenSearch when OPENSEARCH_URL is set (each test uses an alias of its own and removes its
+indices afterwards)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.__main__ import EXIT_OK, main
+from indexer.store.base import Filters
+from tests.conftest import DEMO_SIZE
+
+BACKENDS = [
+    "embedded",
+    pytest.param("opensearch", marks=pytest.mark.skipif(
+        not os.environ.get("OPENSEARCH_URL"),
+        reason="OPENSEARCH_URL is not set: no OpenSearch cluster to test against (see docs/opensearch.md)")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models_dir: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SHOPRANK_BACKEND", request.param)
+    if request.param == "opensearch":
+        alias = f"shoprank-test-{secrets.token_hex(4)}"
+        monkeypatch.setenv("OPENSEARCH_ALIAS", alias)
+        yield request.param
+        from indexer.backends import opensearch_admin
+
+        admin = opensearch_admin()
+        admin.client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+    else:
+        yield request.param
+
+
+def reader(data_dir: Path):  # type: ignore[no-untyped-def]
+    from indexer.backends import backend_name, opensearch_reader
+    from indexer.generations import current_generation_dir
+    from indexer.mapping import load_definition
+    from indexer.store.embedded import EmbeddedReader
+
+    if backend_name() == "opensearch":
+        return opensearch_reader()
+    return EmbeddedReader(current_generation_dir(data_dir), load_definition())
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+@pytest.fixture
+def indexed(backend: str, tmp_path: Path, demo_catalog: Path) -> Path:
+    assert cli("reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q") == EXIT_OK
+    return tmp_path
+
+
+def test_index_and_search(indexed: Path, demo_products: list[dict]) -> None:
+    r = reader(indexed)
+    assert r.document_count == DEMO_SIZE
+    hits = r.bm25("espresso machine", 5, Filters())
+    products = r.products([h.id for h in hits])
+    assert products and all("Espresso Machine" in p["title"] for p in products)
+    assert products[0] == next(p for p in demo_products if p["id"] == products[0]["id"])
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(category="Electronics > Audio"),
+    Filters(brands=("Sonora",), in_stock=True),
+    Filters(price_min=20, price_max=150),
+    Filters(attributes=(("color", ("black",)),)),
+])
+def test_filters_hold_on_every_path(indexed: Path, filters: Filters, models_dir: Path) -> None:
+    from indexer.encoder import TextEncoder
+
+    r = reader(indexed)
+    vector = TextEncoder(models_dir, r.encoder_variant).encode_query("wireless speaker")
+    for hits in (r.bm25("wireless speaker black", 100, filters), r.knn(vector, 30, filters)):
+        assert hits
+        assert all(filters.matches(p) for p in r.products([h.id for h in hits]))
+
+
+def test_facets_count_the_matching_set(indexed: Path) -> None:
+    r = reader(indexed)
+    filters = Filters(price_max=200)
+    matched = [h.id for h in r.bm25("black", 1000, filters)]
+    summary = r.match_summary("black", [], filters)
+    assert summary.total == len(matched)
+    products = r.products(matched)
+    by_brand = {b.value: b.count for b in summary.facets["brand"]}
+    for brand, count in by_brand.items():
+        assert count == sum(1 for p in products if p.get("brand") == brand)
+    assert sum(b.count for b in summary.facets["price"]) == sum(1 for p in products if "price" in p)
+
+
+def test_upsert_and_delete(indexed: Path, tmp_path: Path) -> None:
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(json.dumps({"id": "NEW-1", "title": "Quokka Lamp", "brand": "Lumiere", "price": 40.0}) + "\n")
+    assert cli("upsert", "--catalog", str(changes), "--data-dir", str(indexed), "-q") == EXIT_OK
+    r = reader(indexed)
+    assert r.document_count == DEMO_SIZE + 1
+    assert r.bm25("quokka", 1, Filters())[0].id == "NEW-1"
+    assert cli("delete", "--ids", "NEW-1", "--data-dir", str(indexed)) == EXIT_OK
+    assert reader(indexed).bm25("quokka", 1, Filters()) == []
+
+
+def test_reindex_swaps_generation_and_rollback_restores(indexed: Path, tmp_path: Path) -> None:
+    first = reader(indexed).generation
+    small = tmp_path / "small.csv"
+    small.write_text("id,title,price\nA,Only Lamp,10\nB,Only Chair,20\n")
+    assert cli("reindex", "--catalog", str(small), "--data-dir", str(indexed), "-q") == EXIT_OK
+    swapped = reader(indexed)
+    assert swapped.generation != first and swapped.document_count == 2
+    assert cli("rollback", "--data-dir", str(indexed)) == EXIT_OK
+    restored = reader(indexed)
+    assert restored.generation == first and restored.document_count == DEMO_SIZE
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_hybrid_search_end_to_end(indexed: Path, models_dir: Path, fusion: str) -> None:
+    """The whole recall path; on OpenSearch it runs through the search pipelines."""
+    from indexer.encoder import TextEncoder
+    from ranker.recall import FusionConfig, HybridSearcher, SearchRequest
+
+    r = reader(indexed)
+    searcher = HybridSearcher(r, TextEncoder(models_dir, r.encoder_variant))
+    filters = Filters(category="Electronics", in_stock=True)
+    response = searcher.search(SearchRequest("bluetooth speaker", k=20, filters=filters,
+                                             fusion=FusionConfig(method=fusion)))
+    assert response.results and response.total >= len(response.results)
+    assert all(filters.matches(p) for p in r.products([x["id"] for x in response.results]))
+    assert "Speaker" in response.results[0]["title"]
+    assert {b["value"] for b in response.facets["category"]} <= {"Electronics > Audio", "Electronics > Computers"}
