@@ -1,0 +1,228 @@
+"""A connection class for opensearch-py that checks every request on the wire against
+the official OpenSearch API spec, for the test run where no cluster is reachable.
+
+Each request must match an operation of the spec (method + path template), send only
+query parameters that operation declares (or the global ones), and carry a body valid
+for the operation's request-body schema. Violations are collected, not raised, so a test
+can list them all.
+
+To let the backend's code run end to end it answers with the simplest valid responses,
+kept in a tiny in-memory store (indices, documents, aliases, pipelines). Its search
+answers are NOT a search engine: every document matches with score 1 and aggregations
+are empty. Relevance and filter semantics are tested on the embedded backend and on a
+live cluster (tests/test_backend_contract.py); this checks what is sent.
+A document whose title starts with "REJECT" fails in bulk the way a mapping conflict does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from opensearchpy.connection import Connection
+
+from tests.opensearch_spec import SPEC, errors, request_body_validator
+
+
+@dataclass(frozen=True)
+class Operation:
+    namespace: str
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    query_params: frozenset[str]
+    body: tuple[str, str] | None  # (request body name, content type)
+    operation_group: str
+
+
+@functools.lru_cache(maxsize=1)
+def operations() -> list[Operation]:
+    global_params = frozenset(
+        p["name"] for p in yaml.safe_load((SPEC / "_global_parameters.yaml").read_text())["components"]["parameters"].values())
+    found = []
+    for path in sorted((SPEC / "namespaces").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        parameters = doc.get("components", {}).get("parameters", {})
+        for template, methods in doc.get("paths", {}).items():
+            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+            for method, op in methods.items():
+                if method not in ("get", "post", "put", "delete", "head"):
+                    continue
+                names = set(global_params)
+                for ref in op.get("parameters", []):
+                    param = parameters[ref["$ref"].split("/")[-1]]
+                    if param.get("in") == "query":
+                        names.add(param["name"])
+                body = None
+                if "requestBody" in op:
+                    name = op["requestBody"]["$ref"].split("/")[-1]
+                    content = doc["components"]["requestBodies"][name]["content"]
+                    body = (name, next(iter(content)))
+                found.append(Operation(path.stem, method.upper(), template, pattern, frozenset(names), body,
+                                       op.get("x-operation-group", "")))
+    return found
+
+
+def match(method: str, path: str) -> Operation | None:
+    """The most specific template (most literal characters) that matches."""
+    candidates = [op for op in operations() if op.method == method and op.pattern.match(path)]
+    return max(candidates, key=lambda op: len(re.sub(r"\{[^}]+\}", "", op.template)), default=None)
+
+
+@dataclass
+class Cluster:
+    """What the fake remembers between requests."""
+
+    indices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"mappings", "docs"}
+    aliases: dict[str, set[str]] = field(default_factory=dict)
+    pipelines: dict[str, Any] = field(default_factory=dict)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (group, method, path)
+    violations: list[str] = field(default_factory=list)
+
+    def resolve(self, name: str) -> list[str]:
+        names: list[str] = []
+        for part in name.split(","):
+            if part in self.aliases:
+                names += sorted(self.aliases[part])
+            elif "*" in part:
+                names += sorted(i for i in self.indices if re.fullmatch(part.replace("*", ".*"), i))
+            elif part in self.indices:
+                names.append(part)
+        return names
+
+
+CLUSTER = Cluster()
+
+
+class SpecConnection(Connection):
+    def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def, override]
+        split = urlsplit(url)
+        path = unquote(split.path)
+        query = dict(p.split("=", 1) if "=" in p else (p, "") for p in split.query.split("&") if p)
+        query.update(params or {})
+        operation = match(method, path)
+        if operation is None:
+            CLUSTER.violations.append(f"{method} {path}: no such operation in the spec")
+            return 404, {}, json.dumps({"error": "no such operation"})
+        CLUSTER.requests.append((operation.operation_group, method, path))
+        for name in query:
+            if name not in operation.query_params:
+                CLUSTER.violations.append(f"{operation.operation_group}: query parameter {name!r} is not in the spec")
+        payload = _decode(body)
+        if payload is not None:
+            if operation.body is None:
+                CLUSTER.violations.append(f"{operation.operation_group}: sends a body the spec does not define")
+            else:
+                validator = request_body_validator(operation.namespace, operation.body[0], operation.body[1])
+                CLUSTER.violations += [f"{operation.operation_group}: {e}" for e in errors(validator, payload)]
+        status, response = _respond(operation.operation_group, method, path, query, payload)
+        if status >= 400 and status not in ignore:
+            self._raise_error(status, json.dumps(response), "application/json")
+        return status, {"content-type": "application/json"}, json.dumps(response)
+
+
+def _decode(body: Any) -> Any:
+    if body is None:
+        return None
+    text = body.decode() if isinstance(body, bytes) else body
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:  # bulk: newline-delimited JSON
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _hit(index: str, doc_id: str) -> dict[str, Any]:
+    return {"_index": index, "_id": doc_id, "_score": 1.0}
+
+
+def _respond(group: str, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, dict[str, Any]]:
+    c = CLUSTER
+    parts = [p for p in path.split("/") if p]
+    if group == "info":
+        return 200, {"name": "spec-fake", "cluster_name": "spec", "version": {"number": "3.0.0", "distribution": "opensearch"}}
+    if group == "search_pipeline.put":
+        c.pipelines[parts[-1]] = body
+        return 200, {"acknowledged": True}
+    if group == "indices.create":
+        c.indices[parts[0]] = {"mappings": body["mappings"], "docs": {}}
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": parts[0]}
+    if group == "indices.get":
+        return 200, {name: {"mappings": c.indices[name]["mappings"]} for name in c.resolve(parts[0])}
+    if group == "indices.get_alias":
+        alias = parts[-1]
+        if alias not in c.aliases:
+            return 404, {"error": f"alias [{alias}] missing", "status": 404}
+        return 200, {index: {"aliases": {alias: {}}} for index in sorted(c.aliases[alias])}
+    if group == "indices.get_mapping":
+        return 200, {name: {"mappings": c.indices[name]["mappings"]} for name in c.resolve(parts[0])}
+    if group == "indices.delete":
+        for name in c.resolve(parts[0]):
+            del c.indices[name]
+            for members in c.aliases.values():
+                members.discard(name)
+        return 200, {"acknowledged": True}
+    if group == "indices.update_aliases":
+        for action in body["actions"]:
+            (kind, spec), = action.items()
+            members = c.aliases.setdefault(spec["alias"], set())
+            (members.discard if kind == "remove" else members.add)(spec["index"])
+        return 200, {"acknowledged": True}
+    if group == "indices.refresh":
+        return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+    if group == "count":
+        return 200, {"count": sum(len(c.indices[n]["docs"]) for n in c.resolve(parts[0])), "_shards": {"total": 1}}
+    if group == "bulk":
+        return 200, _bulk(body)
+    if group == "mget":
+        names = c.resolve(parts[0])
+        docs = []
+        for doc_id in body["ids"]:
+            source = next((c.indices[n]["docs"][doc_id] for n in names if doc_id in c.indices[n]["docs"]), None)
+            docs.append({"_index": names[0] if names else parts[0], "_id": doc_id, "found": source is not None,
+                         **({"_source": source} if source is not None else {})})
+        return 200, {"docs": docs}
+    if group == "search":
+        names = c.resolve(parts[0])
+        hits = [_hit(n, d) for n in names for d in c.indices[n]["docs"]]
+        size = body.get("size", 10) if isinstance(body.get("size", 10), int) else 10  # invalid: already recorded
+        return 200, {"took": 1, "timed_out": False, "hits": {"total": {"value": len(hits), "relation": "eq"},
+                                                              "max_score": 1.0, "hits": hits[:size]},
+                     "aggregations": {name: {"buckets": []} for name in body.get("aggregations", {})}}
+    return 400, {"error": f"the fake does not answer {group}"}
+
+
+def _bulk(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    items = []
+    i = 0
+    while i < len(lines):
+        (kind, meta), = lines[i].items()
+        names = CLUSTER.resolve(meta["_index"])
+        target = names[-1] if names else meta["_index"]
+        if kind == "delete":
+            found = CLUSTER.indices[target]["docs"].pop(meta["_id"], None) is not None
+            items.append({"delete": {"_index": target, "_id": meta["_id"], "status": 200 if found else 404,
+                                     "result": "deleted" if found else "not_found"}})
+            i += 1
+            continue
+        source = lines[i + 1]
+        if str(source.get("title", "")).startswith("REJECT"):
+            items.append({kind: {"_index": target, "_id": meta["_id"], "status": 400, "error": {
+                "type": "mapper_parsing_exception", "reason": "failed to parse field [title]"}}})
+        else:
+            CLUSTER.indices[target]["docs"][meta["_id"]] = source
+            items.append({kind: {"_index": target, "_id": meta["_id"], "status": 201, "result": "created"}})
+        i += 2
+    return {"took": 1, "errors": any(next(iter(it.values()))["status"] >= 300 for it in items), "items": items}
+
+
+def reset() -> Cluster:
+    global CLUSTER
+    CLUSTER = Cluster()
+    return CLUSTER
+
+

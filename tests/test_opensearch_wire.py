@@ -1,0 +1,97 @@
+"""The OpenSearch backend's real requests, as opensearch-py puts them on the wire,
+checked against the spec: operation, query parameters and body (tests/opensearch_wire.py).
+Flows run through the real CLI and searcher; only the socket is replaced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch
+
+from indexer.__main__ import EXIT_FAILED, EXIT_OK, main
+from tests.conftest import SHARED
+
+pytestmark = pytest.mark.skipif(not (SHARED / "opensearch-api-spec" / "spec").is_dir(),
+                                reason="../shared/opensearch-api-spec is not here")
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch, models_dir: Path):  # type: ignore[no-untyped-def]
+    from indexer.store import opensearch as backend
+    from tests.opensearch_wire import SpecConnection, reset
+
+    cluster = reset()
+    monkeypatch.setenv("SHOPRANK_BACKEND", "opensearch")
+    monkeypatch.setenv("OPENSEARCH_URL", "http://opensearch.test:9200")
+    monkeypatch.setattr(backend, "connect",
+                        lambda settings: OpenSearch(hosts=[settings.url], connection_class=SpecConnection))
+    return cluster
+
+
+def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
+                                                             models_dir: Path) -> None:
+    from indexer.backends import opensearch_reader
+    from indexer.encoder import TextEncoder
+    from indexer.store.base import Filters
+    from ranker.recall import FusionConfig, HybridSearcher, SearchRequest
+
+    data = str(tmp_path)
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", data, "-q"]) == EXIT_OK
+    first = sorted(wire.aliases["products"])
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(json.dumps({"id": "NEW-1", "title": "Quokka Lamp", "price": 40.0}) + "\n")
+    assert main(["upsert", "--catalog", str(changes), "--data-dir", data, "-q"]) == EXIT_OK
+    assert "NEW-1" in wire.indices[first[0]]["docs"]
+    assert main(["delete", "--ids", "NEW-1", "missing-id", "--data-dir", data]) == EXIT_OK
+    assert "NEW-1" not in wire.indices[first[0]]["docs"]
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", data, "-q"]) == EXIT_OK
+    second = sorted(wire.aliases["products"])
+    assert second != first and len(wire.indices) == 2
+    assert main(["rollback", "--data-dir", data]) == EXIT_OK
+    assert sorted(wire.aliases["products"]) == first
+    assert main(["status", "--data-dir", data]) == EXIT_OK
+
+    reader = opensearch_reader()
+    assert reader.generation == first[0] and reader.encoder_variant == "int8" and reader.document_count == 600
+    searcher = HybridSearcher(reader, TextEncoder(models_dir, reader.encoder_variant))
+    filters = Filters(category="Furniture", brands=("Ashford",), price_max=500, in_stock=True,
+                      attributes=(("color", ("gray",)),))
+    for mode in ("hybrid", "bm25", "vector"):
+        for fusion in ("weighted", "rrf"):
+            response = searcher.search(SearchRequest("gray sofa", k=5, filters=filters, mode=mode,
+                                                     fusion=FusionConfig(method=fusion)))
+            assert len(response.results) == 5  # the fake matches everything: this checks plumbing only
+    assert set(wire.pipelines) == {"shoprank-weighted", "shoprank-rrf"}
+
+    assert wire.violations == []
+    groups = {group for group, _, _ in wire.requests}
+    assert {"info", "search_pipeline.put", "indices.create", "bulk", "indices.refresh", "count",
+            "indices.update_aliases", "indices.get_alias", "indices.get_mapping", "indices.get", "search",
+            "mget"} <= groups
+
+
+def test_the_wire_check_catches_an_undeclared_parameter(wire) -> None:  # type: ignore[no-untyped-def]
+    from indexer.backends import opensearch_admin
+
+    client = opensearch_admin().client
+    client.search(index="x", body={"size": 1}, params={"no_such_param": "1"})
+    client.search(index="x", body={"size": "one"})
+    assert any("'no_such_param' is not in the spec" in v for v in wire.violations)
+    assert any("size" in v and "integer" in v for v in wire.violations)
+
+
+def test_bulk_failures_name_the_product_and_keep_the_alias(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path)
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", data, "-q"]) == EXIT_OK
+    serving = sorted(wire.aliases["products"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,title\nOK-1,Fine Lamp\nBAD-7,REJECT this title\n")
+    capsys.readouterr()
+    assert main(["reindex", "--catalog", str(bad), "--data-dir", data, "-q"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "1 documents were not indexed: BAD-7:" in err and "failed to parse field [title]" in err
+    assert sorted(wire.aliases["products"]) == serving
+    assert sorted(wire.indices) == serving  # the incomplete index was dropped
