@@ -26,8 +26,9 @@ def opensearch_admin():  # type: ignore[no-untyped-def]
     return OpenSearchAdmin(connect(settings), load_definition(), settings)
 
 
-def opensearch_reader():  # type: ignore[no-untyped-def]
+def opensearch_reader(client=None):  # type: ignore[no-untyped-def]
+    """A reader of the index behind the alias; pass `client` to reuse its connections."""
     from indexer.store.opensearch import OpenSearchReader, OpenSearchSettings, connect
 
     settings = OpenSearchSettings.from_env()
-    return OpenSearchReader(connect(settings), load_definition(), settings)
+    return OpenSearchReader(client or connect(settings), load_definition(), settings)

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from opensearchpy.connection import Connection
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
 from tests.opensearch_spec import SPEC, errors, request_body_validator
 
@@ -83,6 +84,7 @@ class Cluster:
     pipelines: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (group, method, path)
     violations: list[str] = field(default_factory=list)
+    down: bool = False  # while True every request fails as an unreachable cluster's would
 
     def resolve(self, name: str) -> list[str]:
         names: list[str] = []
@@ -101,6 +103,8 @@ CLUSTER = Cluster()
 
 class SpecConnection(Connection):
     def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def, override]
+        if CLUSTER.down:
+            raise OpenSearchConnectionError("N/A", "Connection refused", ConnectionRefusedError(111, "refused"))
         split = urlsplit(url)
         path = unquote(split.path)
         query = dict(p.split("=", 1) if "=" in p else (p, "") for p in split.query.split("&") if p)

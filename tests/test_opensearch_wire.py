@@ -95,3 +95,29 @@ def test_bulk_failures_name_the_product_and_keep_the_alias(wire, tmp_path: Path,
     assert "1 documents were not indexed: BAD-7:" in err and "failed to parse field [title]" in err
     assert sorted(wire.aliases["products"]) == serving
     assert sorted(wire.indices) == serving  # the incomplete index was dropped
+
+
+def test_api_serves_503_while_the_cluster_is_down_and_recovers(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
+                                                               models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web import serving
+    from web.app import create_app
+
+    monkeypatch.setattr(serving, "RECONNECT_SECONDS", 0.0)
+    monkeypatch.setattr(serving, "REFRESH_SECONDS", 0.0)
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+
+    wire.down = True  # the cluster is unreachable before the first request
+    client = create_app(tmp_path, models_dir).test_client()
+    response = client.get("/search?q=sofa")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "backend_unavailable"
+    assert "cannot reach OpenSearch at http://opensearch.test:9200" in response.get_json()["message"]
+
+    wire.down = False  # it comes back: no restart needed
+    assert client.get("/search?q=sofa").status_code == 200
+    assert client.get("/healthz").get_json()["documents"] == 600
+
+    wire.down = True  # and goes away again while serving
+    assert client.get("/search?q=lamp").status_code == 503
+    wire.down = False
+    assert client.get("/search?q=lamp").status_code == 200

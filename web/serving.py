@@ -45,6 +45,7 @@ class OpenSearchState:
         self.fusion = fusion or FusionConfig()
         self._encoders: dict[str, TextEncoder] = {}
         self._searcher: HybridSearcher | None = None
+        self._client = None  # one connection pool for the life of the worker
         self._loaded_at = 0.0
         self._failed_at = 0.0
         self._failure = ""
@@ -55,7 +56,8 @@ class OpenSearchState:
             if self._searcher is None and now - self._failed_at < RECONNECT_SECONDS:
                 raise BackendUnavailable(self._failure)
             try:
-                reader = opensearch_reader()
+                reader = opensearch_reader(self._client)
+                self._client = reader.client
             except BackendUnavailable as exc:
                 self._failed_at, self._failure = now, str(exc)
                 self._searcher = None

@@ -245,7 +245,10 @@ class OpenSearchAdmin(_Guarded):
             if count != len(products):
                 raise GenerationError(f"new index {name} holds {count} documents, expected {len(products)}")
         except Exception:
-            self.client.indices.delete(index=name, ignore_unavailable=True)
+            try:  # best effort: never let the clean-up hide why the load failed
+                self.client.indices.delete(index=name, ignore_unavailable=True)
+            except TransportError:
+                log.warning("event=cleanup_failed index=%s", name)
             raise
         old = self._aliased()
         self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, name, old))
