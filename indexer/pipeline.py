@@ -152,6 +152,10 @@ def upsert(data_dir: Path, changes: list[dict[str, Any]], variant: str, source: 
     started = time.perf_counter()
     admin = opensearch_admin()
     admin.check()
+    serving_variant = opensearch_reader(admin.client).encoder_variant
+    if variant != serving_variant:
+        raise GenerationError(f"the index was built with the {serving_variant} encoder; upserting {variant} vectors "
+                              "would mix two vector spaces: reindex with --encoder to change it")
     with writer_lock(data_dir):
         vectors, _model_id, encoded, cached = encode_products(changes, data_dir, variant, progress)
         admin.upsert(changes, vectors)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from indexer.backends import backend_name
 from indexer.catalog import read_catalog
 from indexer.encoder import TextEncoder
 from indexer.generations import current_generation_dir, read_pointer
@@ -59,6 +60,9 @@ def fusion_grid() -> dict[str, FusionConfig]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if backend_name() != "embedded":
+        print("error: evaluate measures the embedded index; unset SHOPRANK_BACKEND to run it", file=sys.stderr)
+        return 1
     data_dir = resolve_data_dir(args.data_dir)
     ensure_index(data_dir, args.catalog, choose_encoder(args.encoder, data_dir))
     reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())

@@ -52,6 +52,7 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
     assert main(["rollback", "--data-dir", data]) == EXIT_OK
     assert sorted(wire.aliases["products"]) == first
     assert main(["status", "--data-dir", data]) == EXIT_OK
+    assert main(["upsert", "--catalog", str(changes), "--data-dir", data, "--encoder", "fp32", "-q"]) == EXIT_FAILED
 
     reader = opensearch_reader()
     assert reader.generation == first[0] and reader.encoder_variant == "int8" and reader.document_count == 600
