@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from indexer.backends import backend_name
@@ -27,6 +28,7 @@ from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader, read_products
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
 from ranker.recall import FusionConfig, fuse
+from ranker.training import fold_of
 
 DEPTH = 100
 RRF_KS = (5, 10, 20, 40, 60, 100)
@@ -115,6 +117,99 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _order(ids: list[str], scores: np.ndarray) -> list[str]:
+    return [ids[i] for i in np.argsort(-scores, kind="stable")]
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    span = values.max() - values.min() if len(values) else 0.0
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)
+
+
+def ablation_runs(rows: list, model_scores: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, list[str]]]]:  # type: ignore[type-arg]
+    """task -> method -> query -> ranked ids, for the held-out scores of cross-validation."""
+    from ranker.features import FEATURE_INDEX
+
+    bm25_col, cos_col = FEATURE_INDEX["bm25_combined"], FEATURE_INDEX["vector_cosine"]
+    fusion = FusionConfig()
+    runs: dict[str, dict[str, dict[str, list[str]]]] = {"retrieval": {}, "rerank": {}}
+    for name in ("bm25", "vector", "hybrid", "hybrid + xgboost"):
+        runs["retrieval"][name], runs["rerank"][name] = {}, {}
+    for r in rows:
+        recalled = np.flatnonzero(r.in_recall)
+        recalled_ids = [r.ids[i] for i in recalled]
+        runs["retrieval"]["bm25"][r.query] = r.bm25_ids[:DEPTH]
+        runs["retrieval"]["vector"][r.query] = r.vector_ids[:DEPTH]
+        runs["retrieval"]["hybrid"][r.query] = r.fused_ids[:DEPTH]
+        runs["retrieval"]["hybrid + xgboost"][r.query] = _order(recalled_ids, model_scores[r.query][recalled])[:DEPTH]
+        judged = np.flatnonzero(r.judged)
+        judged_ids = [r.ids[i] for i in judged]
+        bm25, cos = r.features[judged, bm25_col], r.features[judged, cos_col]
+        runs["rerank"]["bm25"][r.query] = _order(judged_ids, bm25)
+        runs["rerank"]["vector"][r.query] = _order(judged_ids, cos)
+        runs["rerank"]["hybrid"][r.query] = _order(
+            judged_ids, fusion.lexical_weight * _minmax(bm25) + fusion.vector_weight * _minmax(cos))
+        runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, model_scores[r.query][judged])
+    return runs
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import xgboost as xgb
+
+    from ranker.training import FeatureBuilder, build_dataset, cross_validated_scores, train_xgboost
+
+    if backend_name() != "embedded":
+        print("error: train reads the embedded index; unset SHOPRANK_BACKEND to run it", file=sys.stderr)
+        return 1
+    data_dir = resolve_data_dir(args.data_dir)
+    ensure_index(data_dir, args.catalog, choose_encoder(None, data_dir))
+    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
+    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1)
+    known = {p["id"] for p in reader.all_products()}
+    judgments = {q: {d: r for d, r in js.items() if d in known} for q, js in read_judgments(args.judgments).items()}
+    queries = sorted(q for q, js in judgments.items() if js)[: args.limit or None]
+
+    started = time.perf_counter()
+    builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)
+    rows = build_dataset(builder, judgments, queries)
+    built = time.perf_counter() - started
+    scores, _models = cross_validated_scores(rows, args.folds)
+    validated = time.perf_counter() - started - built
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for task, methods in ablation_runs(rows, scores).items():
+        results[task] = {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
+    print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
+          f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")
+    for task, label in (("retrieval", "retrieval over the whole catalog (unjudged = not relevant)"),
+                        ("rerank", "re-ranking each query's judged products")):
+        print(f"\n{label}\n{'method':<20} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
+        for name, m in results[task].items():
+            print(f"{name:<20} {m['ndcg@5']:>7.4f} {m['ndcg@10']:>8.4f} {m['mrr']:>7.4f} {m['recall@100']:>10.4f}")
+
+    # The served model: all queries, a tenth held out for early stopping.
+    valid = [r for r in rows if fold_of(r.query, 10) == 0]
+    model = train_xgboost([r for r in rows if fold_of(r.query, 10) != 0], valid)
+    out_dir = data_dir / "rankers"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    model.save_model(out_dir / f"xgb-{version}.json")
+    importance = model.get_score(importance_type="gain")
+    from ranker.features import FEATURE_NAMES
+
+    named = {FEATURE_NAMES[int(k[1:])]: round(v, 3) for k, v in importance.items()}
+    meta = {"version": version, "features": list(FEATURE_NAMES), "depth": args.depth,
+            "best_iteration": model.best_iteration, "cross_validation": results,
+            "feature_importance_gain": dict(sorted(named.items(), key=lambda kv: -kv[1])),
+            "xgboost": xgb.__version__}
+    (out_dir / f"xgb-{version}.meta.json").write_text(json.dumps(meta, indent=2))
+    print(f"\nmodel: {out_dir / f'xgb-{version}.json'} ({model.best_iteration + 1} trees); top features by gain: "
+          + ", ".join(list(meta["feature_importance_gain"])[:6]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(meta, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,9 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
+    p = sub.add_parser("train", help="train the XGBoost ranker; prints its query-level cross-validation")
+    add_common_arguments(p)
+    p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
+    p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
+    p.add_argument("--depth", type=int, default=200, help="recall candidates re-ranked per query")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--json", help="write the figures here too")
+    p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
-    return cmd_evaluate(args)
+    return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
 
 
 if __name__ == "__main__":

@@ -282,6 +282,10 @@ class EmbeddedReader:
             ]
         return MatchSummary(total=total, facets=facets)
 
+    def analyze(self, text: str, field: str = "title") -> list[str]:
+        """Tokens of `text` as the index analyses `field` (ranking features use the same)."""
+        return self._analyzers[self.definition.field(field).analyzer or ""].analyze(text)
+
     def text_scores(self, text: str, ids: list[str]) -> dict[str, np.ndarray]:
         """BM25 of `text` for exactly these products: the combined multi-field score
         ("combined") and each search field's own score (0 where a field does not match).

@@ -1,0 +1,255 @@
+"""The one definition of the ranking feature vector of a (query, product, shopper) triple.
+
+Training and serving both call `compute_features`; it works on all candidates of a query
+at once with numpy (no Python loop per candidate). Per-product text is analysed once per
+index generation into `ProductTable`: token bags stored as ragged arrays (CSR style), so
+query-token overlap for 200 candidates is a gather, an `isin` and a `bincount`.
+
+Personalization features are part of the vector from the start and are 0 (neutral) when
+the shopper is unknown or has no profile; the personalization work fills them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from indexer.mapping import IndexDefinition
+
+SEARCH_FIELD_FEATURES = ("title", "brand.text", "category.text", "attributes_text", "description")
+FEATURE_NAMES: tuple[str, ...] = (
+    "bm25_combined",
+    *(f"bm25_{f}" for f in SEARCH_FIELD_FEATURES),
+    "vector_cosine",
+    "log_recall_rank", "log_bm25_rank", "log_vector_rank",
+    "title_query_overlap", "title_coverage", "exact_phrase_in_title",
+    "query_has_units", "query_units_matched", "units_conflict",
+    "brand_in_query", "category_query_overlap",
+    "log_price", "rating", "has_rating", "log_review_count", "log_popularity", "in_stock",
+    "query_length", "title_length",
+    "personal_category_affinity", "personal_brand_affinity", "personal_embedding_cosine",
+)
+FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+# --- numbers and units: "3/4 in.", "1-1/2 in", '60"', "20V", "2.5 gal." -----------------
+
+_UNITS = {
+    "in": "in", "inch": "in", "inches": "in", '"': "in", "ft": "ft", "feet": "ft", "foot": "ft", "'": "ft",
+    "gal": "gal", "gallon": "gal", "gallons": "gal", "lb": "lb", "lbs": "lb", "pound": "lb", "oz": "oz",
+    "v": "v", "volt": "v", "volts": "v", "w": "w", "watt": "w", "watts": "w", "a": "a", "amp": "a", "amps": "a",
+    "gpm": "gpm", "mm": "mm", "cm": "cm", "qt": "qt", "btu": "btu", "cu": "cuft", "sq": "sqft", "pk": "pk",
+    "pack": "pk", "piece": "pc", "pc": "pc", "gauge": "ga", "ga": "ga", "mil": "mil", "ah": "ah", "psi": "psi",
+}
+_NUMBER_UNIT = re.compile(
+    r"(?<![\w.])(\d+(?:[-\s]\d+/\d+)|\d+/\d+|\d+(?:\.\d+)?)\s*-?\s*"
+    r"(inches|inch|in\b|feet|foot|ft\b|gallons|gallon|gal\b|lbs|lb\b|pound|oz\b|volts|volt|v\b|watts|watt|w\b"
+    r"|amps|amp|a\b|gpm|mm\b|cm\b|qt\b|btu|cu\b|sq\b|pk\b|pack|piece|pc\b|gauge|ga\b|mil\b|ah\b|psi|\"|')?",
+    re.IGNORECASE,
+)
+
+
+def _to_number(text: str) -> float:
+    text = text.replace("-", " ").strip()
+    total = 0.0
+    for part in text.split():
+        if "/" in part:
+            num, den = part.split("/", 1)
+            total += float(num) / float(den) if float(den) else 0.0
+        else:
+            total += float(part)
+    return total
+
+
+def unit_tokens(text: str) -> set[str]:
+    """Canonical number+unit tokens: '3/4 in.' -> '0.75in', '60"' -> '60in', '20V' -> '20v'.
+    A number without a unit becomes '#60'."""
+    tokens = set()
+    for number, unit in _NUMBER_UNIT.findall(text):
+        try:
+            value = _to_number(number)
+        except ValueError:
+            continue
+        if not math.isfinite(value):
+            continue
+        canonical = _UNITS.get(unit.lower().rstrip("."), "") if unit else ""
+        tokens.add(f"{value:g}{canonical}" if canonical else f"#{value:g}")
+    return tokens
+
+
+def _unit_kind(token: str) -> str:
+    return token.lstrip("#0123456789.e-+") or "#"
+
+
+# --- ragged token bags --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenBags:
+    """Per-product token ids, CSR style: product i holds indices[indptr[i]:indptr[i+1]]."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @classmethod
+    def build(cls, bags: Iterable[Iterable[str]], vocabulary: dict[str, int]) -> TokenBags:
+        indptr, indices = [0], []
+        for bag in bags:
+            ids = {vocabulary.setdefault(t, len(vocabulary)) for t in bag}
+            indices.extend(sorted(ids))
+            indptr.append(len(indices))
+        return cls(np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int64))
+
+    def lengths(self, rows: np.ndarray) -> np.ndarray:
+        return self.indptr[rows + 1] - self.indptr[rows]
+
+    def count_in(self, rows: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+        """For each row, how many of its tokens are in `token_ids` (vectorized gather)."""
+        lengths = self.lengths(rows)
+        total = int(lengths.sum())
+        if total == 0 or len(token_ids) == 0:
+            return np.zeros(len(rows), dtype=np.float32)
+        starts = self.indptr[rows]
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        gathered = self.indices[offsets + np.arange(total)]
+        segment = np.repeat(np.arange(len(rows)), lengths)
+        return np.bincount(segment, weights=np.isin(gathered, token_ids), minlength=len(rows)).astype(np.float32)
+
+
+class ProductTable:
+    """Everything per product that features need, computed once per index generation."""
+
+    def __init__(self, products: list[dict[str, Any]], analyze: Callable[[str], list[str]]):
+        self.analyze = analyze
+        self.ord_by_id = {p["id"]: i for i, p in enumerate(products)}
+        self.vocabulary: dict[str, int] = {}
+        self.title_tokens = TokenBags.build((analyze(p["title"]) for p in products), self.vocabulary)
+        self.category_tokens = TokenBags.build(
+            (analyze(p.get("category", "").replace(">", " ")) for p in products), self.vocabulary)
+        self.unit_vocabulary: dict[str, int] = {}
+        unit_sets = [unit_tokens(" ".join([p["title"], *map(str, p.get("attributes", {}).values())])) for p in products]
+        self.units = TokenBags.build(unit_sets, self.unit_vocabulary)
+        self.unit_kinds = TokenBags.build(({_unit_kind(t) for t in s} for s in unit_sets), self.unit_vocabulary)
+        strings = np.dtypes.StringDType()
+        self.title_lower = np.array([" ".join(p["title"].lower().split()) for p in products], dtype=strings)
+        self.brand_lower = np.array([p.get("brand", "").lower() for p in products], dtype=strings)
+        self.brand_codes, self.brand_vocabulary = _codes(p.get("brand", "") for p in products)
+        self.category_codes, self.category_vocabulary = _codes(p.get("category", "") for p in products)
+        self.log_price = np.array([math.log1p(p["price"]) if "price" in p else -1.0 for p in products], np.float32)
+        self.rating = np.array([p.get("rating", 0.0) for p in products], np.float32)
+        self.has_rating = np.array([1.0 if "rating" in p else 0.0 for p in products], np.float32)
+        self.log_reviews = np.array([math.log1p(p.get("review_count", 0)) for p in products], np.float32)
+        self.log_popularity = np.array([math.log1p(p.get("popularity", 0.0)) for p in products], np.float32)
+        self.in_stock = np.array([{True: 1.0, False: 0.0}.get(p.get("in_stock"), -1.0) for p in products], np.float32)
+
+    def affinity(self, values: dict[str, float], vocabulary: dict[str, int], codes: np.ndarray,
+                 rows: np.ndarray) -> np.ndarray:
+        lookup = np.zeros(len(vocabulary), dtype=np.float32)
+        for value, weight in values.items():
+            if value in vocabulary:
+                lookup[vocabulary[value]] = weight
+        return lookup[codes[rows]]
+
+    def token_ids(self, tokens: Iterable[str], vocabulary: dict[str, int]) -> np.ndarray:
+        return np.array(sorted({vocabulary[t] for t in tokens if t in vocabulary}), dtype=np.int64)
+
+
+def _codes(values: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
+    vocabulary: dict[str, int] = {}
+    codes = np.array([vocabulary.setdefault(v, len(vocabulary)) for v in values], dtype=np.int64)
+    return codes, vocabulary
+
+
+@dataclass
+class Candidates:
+    """A query's candidates with what recall knew about them (NaN: that side missed it)."""
+
+    ids: list[str]
+    recall_rank: np.ndarray
+    bm25_rank: np.ndarray
+    vector_rank: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShopperProfile:
+    """Filled by the personalization work; empty means neutral features."""
+
+    category_affinity: dict[str, float]
+    brand_affinity: dict[str, float]
+    embedding: np.ndarray | None = None
+
+
+def _log_rank(ranks: np.ndarray, missing: float) -> np.ndarray:
+    return np.log1p(np.where(np.isnan(ranks), missing, ranks)).astype(np.float32)
+
+
+def compute_features(query: str, query_vector: np.ndarray, candidates: Candidates, table: ProductTable,
+                     text_scores: dict[str, np.ndarray], vectors: np.ndarray,
+                     definition: IndexDefinition, profile: ShopperProfile | None = None) -> np.ndarray:
+    """The (n_candidates, len(FEATURE_NAMES)) float32 matrix for one query.
+
+    `text_scores` are the reader's BM25 scores for these candidates ("combined" and per
+    search field); `vectors` are the candidates' unit vectors (rows in candidate order)."""
+    n = len(candidates.ids)
+    rows = np.array([table.ord_by_id[i] for i in candidates.ids], dtype=np.int64)
+    out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
+    if n == 0:
+        return out
+    depth_missing = float(max(n, 100) + 1)
+
+    out[:, FEATURE_INDEX["bm25_combined"]] = text_scores.get("combined", 0.0)
+    for field in SEARCH_FIELD_FEATURES:
+        if field in text_scores:
+            out[:, FEATURE_INDEX[f"bm25_{field}"]] = text_scores[field]
+    out[:, FEATURE_INDEX["vector_cosine"]] = vectors @ query_vector
+    out[:, FEATURE_INDEX["log_recall_rank"]] = _log_rank(candidates.recall_rank, depth_missing)
+    out[:, FEATURE_INDEX["log_bm25_rank"]] = _log_rank(candidates.bm25_rank, depth_missing)
+    out[:, FEATURE_INDEX["log_vector_rank"]] = _log_rank(candidates.vector_rank, depth_missing)
+
+    query_tokens = list(dict.fromkeys(table.analyze(query)))
+    query_ids = table.token_ids(query_tokens, table.vocabulary)
+    title_lengths = table.title_tokens.lengths(rows).astype(np.float32)
+    overlap = table.title_tokens.count_in(rows, query_ids)
+    out[:, FEATURE_INDEX["title_query_overlap"]] = overlap / max(1, len(query_tokens))
+    out[:, FEATURE_INDEX["title_coverage"]] = overlap / np.maximum(title_lengths, 1.0)
+    phrase = " ".join(query.lower().split())
+    if phrase:
+        out[:, FEATURE_INDEX["exact_phrase_in_title"]] = np.strings.find(table.title_lower[rows], phrase) >= 0
+
+    query_units = unit_tokens(query)
+    if query_units:
+        out[:, FEATURE_INDEX["query_has_units"]] = 1.0
+        unit_ids = table.token_ids(query_units, table.unit_vocabulary)
+        matched = table.units.count_in(rows, unit_ids)
+        out[:, FEATURE_INDEX["query_units_matched"]] = matched / len(query_units)
+        kind_ids = table.token_ids({_unit_kind(t) for t in query_units}, table.unit_vocabulary)
+        same_kind = table.unit_kinds.count_in(rows, kind_ids)
+        # the product states a size of the kind asked for, but never the value asked for
+        out[:, FEATURE_INDEX["units_conflict"]] = ((same_kind > 0) & (matched == 0)).astype(np.float32)
+
+    brands = table.brand_lower[rows]
+    out[:, FEATURE_INDEX["brand_in_query"]] = (np.strings.str_len(brands) > 0) & (np.strings.find(phrase, brands) >= 0)
+    out[:, FEATURE_INDEX["category_query_overlap"]] = (
+        table.category_tokens.count_in(rows, query_ids) / max(1, len(query_tokens)))
+
+    out[:, FEATURE_INDEX["log_price"]] = table.log_price[rows]
+    out[:, FEATURE_INDEX["rating"]] = table.rating[rows]
+    out[:, FEATURE_INDEX["has_rating"]] = table.has_rating[rows]
+    out[:, FEATURE_INDEX["log_review_count"]] = table.log_reviews[rows]
+    out[:, FEATURE_INDEX["log_popularity"]] = table.log_popularity[rows]
+    out[:, FEATURE_INDEX["in_stock"]] = table.in_stock[rows]
+    out[:, FEATURE_INDEX["query_length"]] = len(query_tokens)
+    out[:, FEATURE_INDEX["title_length"]] = title_lengths
+
+    if profile is not None:
+        out[:, FEATURE_INDEX["personal_category_affinity"]] = table.affinity(
+            profile.category_affinity, table.category_vocabulary, table.category_codes, rows)
+        out[:, FEATURE_INDEX["personal_brand_affinity"]] = table.affinity(
+            profile.brand_affinity, table.brand_vocabulary, table.brand_codes, rows)
+        if profile.embedding is not None:
+            out[:, FEATURE_INDEX["personal_embedding_cosine"]] = vectors @ profile.embedding
+    return out

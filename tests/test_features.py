@@ -1,0 +1,111 @@
+"""The ranking features: each one computed from the real index, checked against its meaning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ranker.features import FEATURE_INDEX, FEATURE_NAMES, ShopperProfile, TokenBags, unit_tokens
+from ranker.recall import FusionConfig
+from ranker.training import FeatureBuilder
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("3/4 in. copper pipe", {"0.75in"}),
+    ("1-1/2 in. PVC elbow", {"1.5in"}),
+    ('60" vanity', {"60in"}),
+    ("20V MAX drill", {"20v"}),
+    ("2.5 gal. bucket", {"2.5gal"}),
+    ("36 in. x 80 in. door", {"36in", "80in"}),
+    ("12-Gauge angle", {"12ga"}),
+    ("pack of 4", {"#4"}),
+    ("no numbers here", set()),
+])
+def test_unit_tokens(text: str, tokens: set[str]) -> None:
+    assert unit_tokens(text) == tokens
+
+
+def test_token_bags_count_without_a_loop() -> None:
+    vocabulary: dict[str, int] = {}
+    bags = TokenBags.build([["a", "b"], [], ["b", "c", "d"], ["a"]], vocabulary)
+    rows = np.array([2, 0, 1, 3])
+    ids = np.array([vocabulary["b"], vocabulary["a"]])
+    assert bags.count_in(rows, ids).tolist() == [1.0, 2.0, 0.0, 1.0]
+    assert bags.lengths(rows).tolist() == [3, 2, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def builder(demo_reader, demo_searcher):  # type: ignore[no-untyped-def]
+    return FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=50)
+
+
+def test_feature_matrix_shape_and_recall_columns(builder) -> None:  # type: ignore[no-untyped-def]
+    recalled = builder.recall("espresso machine")
+    candidates, vector, fused_ids = recalled.candidates, recalled.vector, recalled.fused_ids
+    features = builder.features("espresso machine", recalled)
+    assert features.shape == (len(candidates.ids), len(FEATURE_NAMES)) and features.dtype == np.float32
+    assert candidates.ids[: len(fused_ids)] == fused_ids
+    assert np.allclose(features[:, FEATURE_INDEX["log_recall_rank"]], np.log1p(np.arange(1, len(fused_ids) + 1)))
+    cosine = np.asarray(builder.reader.vectors[[builder.table.ord_by_id[i] for i in candidates.ids]]) @ vector
+    assert np.allclose(features[:, FEATURE_INDEX["vector_cosine"]], cosine, atol=1e-5)
+
+
+def test_text_features_follow_the_title(builder) -> None:  # type: ignore[no-untyped-def]
+    products = builder.reader.all_products()
+    target = next(p for p in products if "Espresso Machine" in p["title"])
+    other = next(p for p in products if "Espresso" not in p["title"] and "Machine" not in p["title"])
+    query = target["title"].lower()
+    recalled = builder.recall(query, [target["id"], other["id"]])
+    candidates = recalled.candidates
+    features = builder.features(query, recalled)
+    row = {i: n for n, i in enumerate(candidates.ids)}
+    t, o = features[row[target["id"]]], features[row[other["id"]]]
+    assert t[FEATURE_INDEX["exact_phrase_in_title"]] == 1.0 and o[FEATURE_INDEX["exact_phrase_in_title"]] == 0.0
+    assert t[FEATURE_INDEX["title_query_overlap"]] == 1.0 > o[FEATURE_INDEX["title_query_overlap"]]
+    assert t[FEATURE_INDEX["brand_in_query"]] == 1.0
+    assert t[FEATURE_INDEX["bm25_title"]] > 0 and t[FEATURE_INDEX["bm25_combined"]] > o[FEATURE_INDEX["bm25_combined"]]
+    assert t[FEATURE_INDEX["query_length"]] == len(set(builder.reader.analyze(query)))
+
+
+def test_unit_features_match_and_conflict(builder) -> None:  # type: ignore[no-untyped-def]
+    products = builder.reader.all_products()
+    eight = next(p for p in products if p.get("attributes", {}).get("size") == "8 in.")
+    twelve = next(p for p in products if p.get("attributes", {}).get("size") == "12 in.")
+    recalled = builder.recall("pan 8 in.", [eight["id"], twelve["id"]])
+    candidates = recalled.candidates
+    features = builder.features("pan 8 in.", recalled)
+    row = {i: n for n, i in enumerate(candidates.ids)}
+    assert features[row[eight["id"]], FEATURE_INDEX["query_units_matched"]] == 1.0
+    assert features[row[twelve["id"]], FEATURE_INDEX["units_conflict"]] == 1.0
+    assert features[row[eight["id"]], FEATURE_INDEX["units_conflict"]] == 0.0
+
+
+def test_product_signals_and_neutral_personalization(builder) -> None:  # type: ignore[no-untyped-def]
+    recalled = builder.recall("yoga mat")
+    candidates = recalled.candidates
+    features = builder.features("yoga mat", recalled)
+    products = builder.reader.products(candidates.ids)
+    assert np.allclose(features[:, FEATURE_INDEX["log_price"]], [np.log1p(p["price"]) for p in products])
+    assert (features[:, FEATURE_INDEX["in_stock"]] == [1.0 if p["in_stock"] else 0.0 for p in products]).all()
+    for name in ("personal_category_affinity", "personal_brand_affinity", "personal_embedding_cosine"):
+        assert (features[:, FEATURE_INDEX[name]] == 0).all()
+
+
+def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    from ranker.features import compute_features
+
+    recalled = builder.recall("yoga mat")
+    candidates, vector = recalled.candidates, recalled.vector
+    products = demo_reader.products(candidates.ids)
+    favourite = products[0]
+    profile = ShopperProfile({favourite["category"]: 0.8}, {favourite["brand"]: 0.5}, embedding=vector)
+    ordinals = [builder.table.ord_by_id[i] for i in candidates.ids]
+    features = compute_features("yoga mat", vector, candidates, builder.table,
+                                demo_reader.text_scores("yoga mat", candidates.ids),
+                                np.asarray(demo_reader.vectors[ordinals]), demo_reader.definition, profile)
+    brands = np.array([p["brand"] == favourite["brand"] for p in products])
+    assert (features[brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.5).all()
+    assert (features[~brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.0).all()
+    assert features[0, FEATURE_INDEX["personal_category_affinity"]] == pytest.approx(0.8)
+    assert np.allclose(features[:, FEATURE_INDEX["personal_embedding_cosine"]],
+                       features[:, FEATURE_INDEX["vector_cosine"]])

@@ -1,0 +1,64 @@
+"""`python -m ranker train` end to end on the demo index, with judgments made up from the
+catalog itself (a title query's own product is a perfect match, same-category products
+are partial matches, others irrelevant)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from ranker.__main__ import main
+from ranker.features import FEATURE_NAMES
+
+
+@pytest.fixture
+def judgments(tmp_path: Path, demo_products: list[dict]) -> Path:
+    rng = random.Random(3)
+    path = tmp_path / "judgments.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["query", "product_id", "relevance"])
+        for product in rng.sample(demo_products, 120):
+            query = " ".join(product["title"].split()[1:]).lower()  # drop the brand
+            writer.writerow([query, product["id"], 3])
+            same = [p for p in demo_products if p["category"] == product["category"] and p["id"] != product["id"]]
+            for other in rng.sample(same, 3):
+                writer.writerow([query, other["id"], 2])
+            for other in rng.sample(demo_products, 3):
+                if other["category"] != product["category"]:
+                    writer.writerow([query, other["id"], 1])
+    return path
+
+
+def test_train_reports_cross_validation_and_saves_a_versioned_model(
+        fresh_index: Path, judgments: Path, capsys: pytest.CaptureFixture[str], demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
+    out = fresh_index / "train.json"
+    assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "3",
+                 "--depth", "50", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3-fold cross-validation by query" in printed
+    method_column = [line[:20].strip() for line in printed.splitlines()]
+    for method in ("bm25", "vector", "hybrid", "hybrid + xgboost"):
+        assert method_column.count(method) == 2  # one row per task
+
+    meta = json.loads(out.read_text())
+    assert meta["features"] == list(FEATURE_NAMES)
+    assert set(meta["cross_validation"]) == {"retrieval", "rerank"}
+    models = sorted((fresh_index / "rankers").glob("xgb-*.json"))
+    assert [m.name for m in models if not m.name.endswith(".meta.json")] == [f"xgb-{meta['version']}.json"]
+
+    from ranker.recall import FusionConfig
+    from ranker.training import FeatureBuilder, predict
+
+    model = xgb.Booster()
+    model.load_model(fresh_index / "rankers" / f"xgb-{meta['version']}.json")
+    builder = FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=50)
+    recalled = builder.recall("wireless headphones")
+    scores = predict(model, builder.features("wireless headphones", recalled))
+    assert scores.shape == (len(recalled.candidates.ids),) and np.isfinite(scores).all()
