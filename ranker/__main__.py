@@ -126,7 +126,8 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - values.min()) / span if span > 0 else np.ones_like(values)
 
 
-def ablation_runs(rows: list, model_scores: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, list[str]]]]:  # type: ignore[type-arg]
+def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: ignore[type-arg]
+                  judged_scores: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """task -> method -> query -> ranked ids, for the held-out scores of cross-validation."""
     from ranker.features import FEATURE_INDEX
 
@@ -149,7 +150,7 @@ def ablation_runs(rows: list, model_scores: dict[str, np.ndarray]) -> dict[str, 
         runs["rerank"]["vector"][r.query] = _order(judged_ids, cos)
         runs["rerank"]["hybrid"][r.query] = _order(
             judged_ids, fusion.lexical_weight * _minmax(bm25) + fusion.vector_weight * _minmax(cos))
-        runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, model_scores[r.query][judged])
+        runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, judged_scores[r.query])
     return runs
 
 
@@ -173,11 +174,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)
     rows = build_dataset(builder, judgments, queries)
     built = time.perf_counter() - started
-    scores, _models = cross_validated_scores(rows, args.folds)
+    scores, judged_scores, _models = cross_validated_scores(rows, args.folds)
     validated = time.perf_counter() - started - built
 
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for task, methods in ablation_runs(rows, scores).items():
+    for task, methods in ablation_runs(rows, scores, judged_scores).items():
         results[task] = {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
     print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
           f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")

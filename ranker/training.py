@@ -118,6 +118,38 @@ XGB_PARAMS: dict[str, Any] = {
 }
 
 
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def judged_view(r: QueryRows, fusion: FusionConfig | None = None) -> QueryRows:
+    """The query's judged products as a candidate list of their own (the re-ranking task).
+
+    Rank features are defined relative to the candidate list, as at serving time, so
+    they are recomputed within this list: BM25 rank, vector rank and fused rank among the
+    judged products, not their ranks in a catalog-wide recall that may have missed them."""
+    from ranker.features import FEATURE_INDEX
+
+    fusion = fusion or FusionConfig()
+    judged = np.flatnonzero(r.judged)
+    features = r.features[judged].copy()
+    bm25 = features[:, FEATURE_INDEX["bm25_combined"]]
+    cosine = features[:, FEATURE_INDEX["vector_cosine"]]
+
+    def minmax(v: np.ndarray) -> np.ndarray:
+        span = v.max() - v.min() if len(v) else 0.0
+        return (v - v.min()) / span if span > 0 else np.ones_like(v)
+
+    fused = fusion.lexical_weight * minmax(bm25) + fusion.vector_weight * minmax(cosine)
+    features[:, FEATURE_INDEX["log_bm25_rank"]] = np.log1p(_ranks(bm25))
+    features[:, FEATURE_INDEX["log_vector_rank"]] = np.log1p(_ranks(cosine))
+    features[:, FEATURE_INDEX["log_recall_rank"]] = np.log1p(_ranks(fused))
+    return QueryRows(r.query, [r.ids[i] for i in judged], features, r.labels[judged], r.in_recall[judged],
+                     r.judged[judged], [], [], [])
+
+
 def _matrix(rows: list[QueryRows]) -> xgb.DMatrix:
     matrix = xgb.DMatrix(np.vstack([r.features for r in rows]), label=np.concatenate([r.labels for r in rows]))
     matrix.set_group([len(r.ids) for r in rows])
@@ -139,9 +171,11 @@ def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
 
 
 def cross_validated_scores(rows: list[QueryRows], folds: int = 5, params: dict[str, Any] | None = None,
-                           progress: bool = True) -> tuple[dict[str, np.ndarray], list[xgb.Booster]]:
-    """Model scores for every query from the fold model that never saw it."""
+                           progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[xgb.Booster]]:
+    """Scores for every query from the fold model that never saw it: for its recall
+    candidates (retrieval task) and for its judged products as their own list (re-ranking)."""
     scores: dict[str, np.ndarray] = {}
+    judged_scores: dict[str, np.ndarray] = {}
     models = []
     for fold in tqdm(range(folds), desc="cross-validation", unit="fold", disable=None if progress else True):
         test = [r for r in rows if fold_of(r.query, folds) == fold]
@@ -152,4 +186,5 @@ def cross_validated_scores(rows: list[QueryRows], folds: int = 5, params: dict[s
         models.append(model)
         for r in test:
             scores[r.query] = predict(model, r.features)
-    return scores, models
+            judged_scores[r.query] = predict(model, judged_view(r).features)
+    return scores, judged_scores, models

@@ -62,3 +62,26 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     recalled = builder.recall("wireless headphones")
     scores = predict(model, builder.features("wireless headphones", recalled))
     assert scores.shape == (len(recalled.candidates.ids),) and np.isfinite(scores).all()
+
+
+def test_judged_view_ranks_within_the_judged_list(demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
+    """Re-ranking judged products: rank features are relative to that list, as at serving
+    time, not to a catalog-wide recall that may have missed some of them."""
+    from ranker.features import FEATURE_INDEX
+    from ranker.recall import FusionConfig
+    from ranker.training import FeatureBuilder, judged_view
+
+    builder = FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=20)
+    products = demo_reader.all_products()
+    judged = {products[i]["id"]: r for i, r in ((5, 3.0), (50, 2.0), (300, 1.0), (450, 2.33))}
+    rows = builder.query_rows("black leather sofa", judged)
+    view = judged_view(rows)
+    assert sorted(view.ids) == sorted(judged) and (view.labels == [rows.labels[rows.ids.index(i)] for i in view.ids]).all()
+    bm25 = view.features[:, FEATURE_INDEX["bm25_combined"]]
+    bm25_ranks = np.expm1(view.features[:, FEATURE_INDEX["log_bm25_rank"]]).round()
+    assert sorted(bm25_ranks) == [1, 2, 3, 4]
+    assert bm25_ranks[np.argmax(bm25)] == 1
+    assert np.expm1(view.features[:, FEATURE_INDEX["log_recall_rank"]]).round().max() == 4
+    untouched = [i for n, i in enumerate(FEATURE_INDEX.values()) if "rank" not in list(FEATURE_INDEX)[n]]
+    original = rows.features[[rows.ids.index(i) for i in view.ids]]
+    assert np.array_equal(view.features[:, untouched], original[:, untouched])
