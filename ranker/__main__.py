@@ -194,17 +194,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = data_dir / "rankers"
     out_dir.mkdir(parents=True, exist_ok=True)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    model.save_model(out_dir / f"xgb-{version}.json")
     importance = model.get_score(importance_type="gain")
     from ranker.features import FEATURE_NAMES
 
     named = {FEATURE_NAMES[int(k[1:])]: round(v, 3) for k, v in importance.items()}
     meta = {"version": version, "features": list(FEATURE_NAMES), "depth": args.depth,
-            "best_iteration": model.best_iteration, "cross_validation": results,
+            "trees": model.num_boosted_rounds(), "cross_validation": results,
             "feature_importance_gain": dict(sorted(named.items(), key=lambda kv: -kv[1])),
             "xgboost": xgb.__version__}
+    # Meta first, model last and atomically: a server that sees the model sees its meta.
     (out_dir / f"xgb-{version}.meta.json").write_text(json.dumps(meta, indent=2))
-    print(f"\nmodel: {out_dir / f'xgb-{version}.json'} ({model.best_iteration + 1} trees); top features by gain: "
+    tmp = out_dir / f".xgb-{version}.tmp.json"  # the extension picks the format: keep .json
+    model.save_model(tmp)
+    tmp.replace(out_dir / f"xgb-{version}.json")
+    print(f"\nmodel: {out_dir / f'xgb-{version}.json'} ({model.num_boosted_rounds()} trees); top features by gain: "
           + ", ".join(list(meta["feature_importance_gain"])[:6]))
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))

@@ -253,3 +253,12 @@ def compute_features(query: str, query_vector: np.ndarray, candidates: Candidate
         if profile.embedding is not None:
             out[:, FEATURE_INDEX["personal_embedding_cosine"]] = vectors @ profile.embedding
     return out
+
+
+def features_for(reader: Any, table: ProductTable, query: str, query_vector: np.ndarray,
+                 candidates: Candidates, profile: ShopperProfile | None = None) -> np.ndarray:
+    """Gather a reader's inputs (BM25 per field for exactly these candidates, their
+    vectors) and compute the features: the one call training and serving both make."""
+    ordinals = [table.ord_by_id[i] for i in candidates.ids]
+    return compute_features(query, query_vector, candidates, table, reader.text_scores(query, candidates.ids),
+                            np.asarray(reader.vectors[ordinals]), reader.definition, profile)

@@ -53,10 +53,18 @@ class Candidate:
     bm25_score: float | None = None
     vector_rank: int | None = None
     vector_score: float | None = None
+    fused_score: float | None = None
+    model_score: float | None = None
+    features: dict[str, float] | None = None
 
     def explain(self) -> dict[str, Any]:
-        return {"fused": self.score, "bm25": {"rank": self.bm25_rank, "score": self.bm25_score},
-                "vector": {"rank": self.vector_rank, "score": self.vector_score}}
+        out: dict[str, Any] = {"fused": self.fused_score if self.fused_score is not None else self.score,
+                               "bm25": {"rank": self.bm25_rank, "score": self.bm25_score},
+                               "vector": {"rank": self.vector_rank, "score": self.vector_score}}
+        if self.model_score is not None:
+            out["model"] = {"xgboost": self.model_score}
+            out["features"] = self.features
+        return out
 
 
 @dataclass
@@ -68,6 +76,7 @@ class SearchRequest:
     mode: str = "hybrid"
     fusion: FusionConfig | None = None
     explain: bool = False
+    rerank: bool = True
 
 
 @dataclass
@@ -101,10 +110,36 @@ def fuse(bm25: list[Hit], vector: list[Hit], config: FusionConfig) -> list[Candi
 
 
 class HybridSearcher:
-    def __init__(self, reader: SearchReader, encoder: QueryEncoder, fusion: FusionConfig | None = None):
+    def __init__(self, reader: SearchReader, encoder: QueryEncoder, fusion: FusionConfig | None = None,
+                 ranker: Any = None):
         self.reader = reader
         self.encoder = encoder
         self.fusion = fusion or FusionConfig()
+        self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
+
+    def rerank(self, query: str, candidates: list[Candidate], explain: bool) -> list[Candidate]:
+        """The learned model orders the top RERANK_DEPTH fused candidates; the rest follow."""
+        from ranker.features import FEATURE_NAMES
+        from ranker.rerank import RERANK_DEPTH
+
+        head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
+        if not head:
+            return candidates
+        result = self.ranker.rerank(query, self.encoder.encode_query(query), [c.id for c in head],
+                                    [c.bm25_rank for c in head], [c.vector_rank for c in head])
+        by_id = {c.id: c for c in head}
+        ordered = []
+        for n, doc_id in enumerate(result.ids):
+            candidate = by_id[doc_id]
+            candidate.fused_score, candidate.model_score = candidate.score, float(result.scores[n])
+            candidate.score = candidate.model_score
+            if explain:
+                candidate.features = {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, result.features[n], strict=True)}
+            ordered.append(candidate)
+        floor = float(result.scores.min()) if len(result.scores) else 0.0
+        for candidate in tail:  # below every re-ranked candidate, in recall order
+            candidate.fused_score, candidate.score = candidate.score, floor - 1.0
+        return ordered + tail
 
     def recall(self, query: str, depth: int, filters: Filters, mode: str = "hybrid",
                fusion: FusionConfig | None = None) -> tuple[list[Candidate], list[Hit]]:
@@ -127,6 +162,8 @@ class HybridSearcher:
                                         request.filters, method)
             return [Candidate(h.id, h.score) for h in hits], summary
         candidates, vector = self.recall(request.query, depth, request.filters, request.mode, request.fusion)
+        if self.ranker is not None and request.rerank and request.mode == "hybrid":
+            candidates = self.rerank(request.query, candidates, request.explain)
         text = request.query if request.mode != "vector" else ""
         return candidates, self.reader.match_summary(text, [h.id for h in vector], request.filters)
 

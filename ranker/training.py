@@ -18,7 +18,7 @@ import xgboost as xgb
 from tqdm import tqdm
 
 from indexer.store.base import Filters
-from ranker.features import Candidates, ProductTable, compute_features
+from ranker.features import Candidates, ProductTable, features_for
 from ranker.metrics import gain
 from ranker.recall import FusionConfig, fuse
 
@@ -78,11 +78,7 @@ class FeatureBuilder:
                         [h.id for h in bm25], [h.id for h in knn], [c.id for c in fused])
 
     def features(self, query: str, recalled: Recalled) -> np.ndarray:
-        candidates, vector = recalled.candidates, recalled.vector
-        ordinals = [self.table.ord_by_id[i] for i in candidates.ids]
-        return compute_features(query, vector, candidates, self.table,
-                                self.reader.text_scores(query, candidates.ids),
-                                np.asarray(self.reader.vectors[ordinals]), self.reader.definition)
+        return features_for(self.reader, self.table, query, recalled.vector, recalled.candidates)
 
     def query_rows(self, query: str, judged: dict[str, float]) -> QueryRows:
         recalled = self.recall(query, sorted(judged))
@@ -158,16 +154,18 @@ def _matrix(rows: list[QueryRows]) -> xgb.DMatrix:
 
 def train_xgboost(train: list[QueryRows], valid: list[QueryRows], params: dict[str, Any] | None = None,
                   rounds: int = 500, threads: int = 0) -> xgb.Booster:
-    """Early stopping on the validation queries' nDCG@10."""
+    """Early stopping on the validation queries' nDCG@10; returns the model cut at its best
+    iteration, so every later use (cross-validation, the saved file, serving) is the same."""
     params = {**XGB_PARAMS, **(params or {}), "nthread": threads}
     dtrain, dvalid = _matrix(train), _matrix(valid)
-    return xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")],
-                     early_stopping_rounds=30, verbose_eval=False)
+    model = xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")],
+                      early_stopping_rounds=30, verbose_eval=False)
+    return model[: model.best_iteration + 1]
 
 
 def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
     """Serving-style scoring: in-place prediction, no DMatrix (much faster per query)."""
-    return model.inplace_predict(features, iteration_range=(0, model.best_iteration + 1))
+    return model.inplace_predict(features)
 
 
 def cross_validated_scores(rows: list[QueryRows], folds: int = 5, params: dict[str, Any] | None = None,
@@ -180,8 +178,9 @@ def cross_validated_scores(rows: list[QueryRows], folds: int = 5, params: dict[s
     for fold in tqdm(range(folds), desc="cross-validation", unit="fold", disable=None if progress else True):
         test = [r for r in rows if fold_of(r.query, folds) == fold]
         rest = [r for r in rows if fold_of(r.query, folds) != fold]
-        valid = [r for r in rest if fold_of(r.query, folds * 4) % 4 == 0]
-        train = [r for r in rest if fold_of(r.query, folds * 4) % 4 != 0]
+        # early-stopping queries: an independent hash, so the split works for any fold count
+        valid = [r for r in rest if fold_of("valid:" + r.query, 4) == 0]
+        train = [r for r in rest if fold_of("valid:" + r.query, 4) != 0]
         model = train_xgboost(train, valid, params)
         models.append(model)
         for r in test:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,27 @@ def test_judged_view_ranks_within_the_judged_list(demo_reader, demo_searcher) ->
     untouched = [i for n, i in enumerate(FEATURE_INDEX.values()) if "rank" not in list(FEATURE_INDEX)[n]]
     original = rows.features[[rows.ids.index(i) for i in view.ids]]
     assert np.array_equal(view.features[:, untouched], original[:, untouched])
+
+
+def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgments: Path, make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(fresh_index, workers=1)
+    status, before = server.get("/search?q=wireless+headphones&k=5&explain=true")
+    assert status == 200 and "model" not in before["results"][0]["explain"]  # no model yet: recall order
+
+    assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
+                 "--depth", "50"]) == 0
+    deadline = time.monotonic() + 20
+    while True:
+        status, after = server.get("/search?q=wireless+headphones&k=5&explain=true")
+        if "model" in after["results"][0]["explain"]:
+            break
+        assert time.monotonic() < deadline, "the server never loaded the new model"
+        time.sleep(0.1)
+    explain = after["results"][0]["explain"]
+    assert set(explain["features"]) == set(FEATURE_NAMES)
+    assert explain["model"]["xgboost"] == pytest.approx(after["results"][0]["score"], abs=1e-6)
+    scores = [r["score"] for r in after["results"]]
+    assert scores == sorted(scores, reverse=True)
+    _, recall_order = server.get("/search?q=wireless+headphones&k=5&explain=true&rerank=false")
+    assert "model" not in recall_order["results"][0]["explain"]
+    assert [r["id"] for r in recall_order["results"]] == [r["id"] for r in before["results"]]

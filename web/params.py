@@ -46,7 +46,10 @@ PARAMS: tuple[Param, ...] = (
     Param("in_stock", {"type": "boolean"}, "Only products in stock (true) or out of stock (false)."),
     Param("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Recall: hybrid, BM25 only or vectors only."),
     Param("fusion", {"type": "string", "enum": list(FUSION_METHODS)}, "Fusion: weighted (min-max normalised scores, default) or rrf (reciprocal rank)."),
-    Param("explain", {"type": "boolean", "default": False}, "Add each result's BM25 and vector rank and score."),
+    Param("explain", {"type": "boolean", "default": False},
+          "Add each result's BM25 and vector rank and score and, when a learned model ranks, its score and features."),
+    Param("rerank", {"type": "boolean", "default": True},
+          "Order by the learned ranking model when one is trained (false: recall order)."),
 )
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
@@ -137,9 +140,10 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
         fusion = FusionConfig(method=method, rrf_k=default_fusion.rrf_k,
                               lexical_weight=default_fusion.lexical_weight, vector_weight=default_fusion.vector_weight)
     explain = _boolean("explain", raw) if (raw := _single(args, "explain")) is not None else False
+    rerank = _boolean("rerank", raw) if (raw := _single(args, "rerank")) is not None else True
 
     return SearchRequest(
-        query=query, k=k, offset=offset, mode=mode, fusion=fusion, explain=explain,
+        query=query, k=k, offset=offset, mode=mode, fusion=fusion, explain=explain, rerank=rerank,
         filters=Filters(category=category, brands=brands, price_min=price_min, price_max=price_max,
                         in_stock=in_stock, attributes=tuple(sorted(attributes))),
     )

@@ -9,6 +9,7 @@ the swap is one reference assignment, so no request ever sees a half-loaded inde
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from indexer.mapping import load_definition
 from indexer.store.base import BackendUnavailable
 from indexer.store.embedded import EmbeddedReader
 from ranker.recall import FusionConfig, HybridSearcher
+from ranker.rerank import LearnedRanker, latest_model
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +78,25 @@ def make_state(data_dir: Path, models_dir: Path, fusion: FusionConfig | None = N
     return ServingState(data_dir, models_dir, fusion)
 
 
+Stamp = tuple[tuple[int, int], int]  # (pointer file inode+mtime, rankers directory mtime)
+
+
 @dataclass(frozen=True)
 class Loaded:
-    stamp: tuple[int, int]
+    stamp: Stamp
     searcher: HybridSearcher
+
+
+def serving_stamp(data_dir: Path) -> Stamp | None:
+    """Changes when a new generation is switched to or a new ranking model is saved."""
+    pointer = pointer_stamp(data_dir)
+    if pointer is None:
+        return None
+    try:
+        rankers = os.stat(data_dir / "rankers").st_mtime_ns
+    except FileNotFoundError:
+        rankers = 0
+    return pointer, rankers
 
 
 class ServingState:
@@ -90,11 +107,11 @@ class ServingState:
         self.fusion = fusion or FusionConfig()
         self._encoders: dict[str, TextEncoder] = {}
         self._current: Loaded | None = None
-        self._loading: tuple[int, int] | None = None
-        self._failed: tuple[int, int] | None = None
+        self._loading: Stamp | None = None
+        self._failed: Stamp | None = None
         self._failure = ""
         self._lock = threading.Lock()
-        stamp = pointer_stamp(data_dir)
+        stamp = serving_stamp(data_dir)
         if stamp is not None:
             self._load(stamp)  # the first load is synchronous: a worker starts ready
 
@@ -103,13 +120,16 @@ class ServingState:
             self._encoders[variant] = TextEncoder(self.models_dir, variant, threads=1)
         return self._encoders[variant]
 
-    def _load(self, stamp: tuple[int, int]) -> None:
+    def _load(self, stamp: Stamp) -> None:
         try:
             directory = current_generation_dir(self.data_dir)
             reader = EmbeddedReader(directory, load_definition())
-            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion)
+            model = latest_model(self.data_dir)
+            ranker = LearnedRanker(model, reader) if model is not None else None
+            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion, ranker)
             self._current = Loaded(stamp, searcher)
-            log.info("event=generation_loaded generation=%s documents=%d", reader.generation, reader.document_count)
+            log.info("event=generation_loaded generation=%s documents=%d ranker=%s", reader.generation,
+                     reader.document_count, ranker.version if ranker else None)
         except (GenerationError, OSError, ValueError, RuntimeError) as exc:
             self._failed = stamp
             self._failure = str(exc)
@@ -119,7 +139,7 @@ class ServingState:
                 self._loading = None
 
     def searcher(self) -> HybridSearcher:
-        stamp = pointer_stamp(self.data_dir)
+        stamp = serving_stamp(self.data_dir)
         current = self._current
         if stamp is not None and (current is None or stamp != current.stamp) and stamp != self._failed:
             with self._lock:
