@@ -117,7 +117,7 @@ class HybridSearcher:
         self.fusion = fusion or FusionConfig()
         self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
 
-    def rerank(self, query: str, candidates: list[Candidate], explain: bool) -> list[Candidate]:
+    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], explain: bool) -> list[Candidate]:
         """The learned model orders the top RERANK_DEPTH fused candidates; the rest follow."""
         from ranker.features import FEATURE_NAMES
         from ranker.rerank import RERANK_DEPTH
@@ -125,7 +125,7 @@ class HybridSearcher:
         head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
         if not head:
             return candidates
-        result = self.ranker.rerank(query, self.encoder.encode_query(query), [c.id for c in head],
+        result = self.ranker.rerank(query, vector, [c.id for c in head],
                                     [c.bm25_rank for c in head], [c.vector_rank for c in head])
         by_id = {c.id: c for c in head}
         ordered = []
@@ -142,16 +142,19 @@ class HybridSearcher:
         return ordered + tail
 
     def recall(self, query: str, depth: int, filters: Filters, mode: str = "hybrid",
-               fusion: FusionConfig | None = None) -> tuple[list[Candidate], list[Hit]]:
-        """Fused candidates, best first, and the vector hits (their ids join the matching set)."""
+               fusion: FusionConfig | None = None) -> tuple[list[Candidate], list[Hit], np.ndarray | None]:
+        """Fused candidates best first, the vector hits (their ids join the matching set)
+        and the query vector (None in BM25 mode), so nothing encodes the query twice."""
         bm25 = self.reader.bm25(query, depth, filters) if mode in ("hybrid", "bm25") else []
-        vector = (self.reader.knn(self.encoder.encode_query(query), depth, filters)
-                  if mode in ("hybrid", "vector") else [])
+        query_vector = self.encoder.encode_query(query) if mode in ("hybrid", "vector") else None
+        vector = self.reader.knn(query_vector, depth, filters) if query_vector is not None else []
         if mode == "bm25":
-            return [Candidate(h.id, h.score, bm25_rank=r, bm25_score=h.score) for r, h in enumerate(bm25, 1)], vector
+            return ([Candidate(h.id, h.score, bm25_rank=r, bm25_score=h.score) for r, h in enumerate(bm25, 1)],
+                    vector, query_vector)
         if mode == "vector":
-            return [Candidate(h.id, h.score, vector_rank=r, vector_score=h.score) for r, h in enumerate(vector, 1)], vector
-        return fuse(bm25, vector, fusion or self.fusion), vector
+            return ([Candidate(h.id, h.score, vector_rank=r, vector_score=h.score) for r, h in enumerate(vector, 1)],
+                    vector, query_vector)
+        return fuse(bm25, vector, fusion or self.fusion), vector, query_vector
 
     def _recall_and_summary(self, request: SearchRequest, depth: int) -> tuple[list[Candidate], MatchSummary]:
         server_side = getattr(self.reader, "hybrid_search", None)
@@ -161,9 +164,10 @@ class HybridSearcher:
             hits, summary = server_side(request.query, self.encoder.encode_query(request.query), depth,
                                         request.filters, method)
             return [Candidate(h.id, h.score) for h in hits], summary
-        candidates, vector = self.recall(request.query, depth, request.filters, request.mode, request.fusion)
-        if self.ranker is not None and request.rerank and request.mode == "hybrid":
-            candidates = self.rerank(request.query, candidates, request.explain)
+        candidates, vector, query_vector = self.recall(request.query, depth, request.filters, request.mode,
+                                                       request.fusion)
+        if self.ranker is not None and request.rerank and query_vector is not None and request.mode == "hybrid":
+            candidates = self.rerank(request.query, query_vector, candidates, request.explain)
         text = request.query if request.mode != "vector" else ""
         return candidates, self.reader.match_summary(text, [h.id for h in vector], request.filters)
 

@@ -45,7 +45,7 @@ class LearnedRanker:
         self.model.load_model(model_path)
         self.model.set_param({"nthread": 1})
         self.reader = reader
-        self.table = ProductTable(reader.all_products(), reader.analyze)
+        self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
 
     def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],
                vector_ranks: list[float | None]) -> Reranked:

@@ -55,7 +55,7 @@ class FeatureBuilder:
         self.encoder = encoder
         self.fusion = fusion
         self.depth = depth
-        self.table = ProductTable(reader.all_products(), reader.analyze)
+        self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
 
     def recall(self, query: str, extra_ids: list[str] | None = None) -> Recalled:
         vector = self.encoder.encode_query(query)

@@ -130,14 +130,3 @@ def test_filters_do_not_change_bm25_scores(demo_reader) -> None:  # type: ignore
     for filters in FILTER_CASES:
         for hit in demo_reader.bm25("gray linen sofa", 50, filters):
             assert hit.score == pytest.approx(unfiltered[hit.id], rel=1e-6), filters
-
-
-def test_text_scores_match_bm25_for_any_candidates(demo_reader) -> None:  # type: ignore[no-untyped-def]
-    hits = demo_reader.bm25("stainless steel pan", 20, Filters())
-    others = [p["id"] for p in demo_reader.all_products()[:30]]
-    ids = [h.id for h in hits] + [i for i in others if i not in {h.id for h in hits}]
-    scores = demo_reader.text_scores("stainless steel pan", ids)
-    assert set(scores) == {"combined", *demo_reader.definition.search_fields}
-    assert scores["combined"][: len(hits)] == pytest.approx([h.score for h in hits], rel=1e-5)
-    title_has_pan = np.array(["pan" in p["title"].lower() for p in demo_reader.products(ids)])
-    assert (scores["title"][title_has_pan] > 0).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from indexer.store.base import Filters
 from ranker.features import FEATURE_INDEX, FEATURE_NAMES, ShopperProfile, TokenBags, unit_tokens
 from ranker.recall import FusionConfig
 from ranker.training import FeatureBuilder
@@ -99,9 +100,9 @@ def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None: 
     products = demo_reader.products(candidates.ids)
     favourite = products[0]
     profile = ShopperProfile({favourite["category"]: 0.8}, {favourite["brand"]: 0.5}, embedding=vector)
-    ordinals = [builder.table.ord_by_id[i] for i in candidates.ids]
+    ordinals = np.array([builder.table.ord_by_id[i] for i in candidates.ids])
     features = compute_features("yoga mat", vector, candidates, builder.table,
-                                demo_reader.text_scores("yoga mat", candidates.ids),
+                                builder.table.text_scores("yoga mat", ordinals),
                                 np.asarray(demo_reader.vectors[ordinals]), demo_reader.definition, profile)
     brands = np.array([p["brand"] == favourite["brand"] for p in products])
     assert (features[brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.5).all()
@@ -109,3 +110,32 @@ def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None: 
     assert features[0, FEATURE_INDEX["personal_category_affinity"]] == pytest.approx(0.8)
     assert np.allclose(features[:, FEATURE_INDEX["personal_embedding_cosine"]],
                        features[:, FEATURE_INDEX["vector_cosine"]])
+
+
+def test_table_bm25_agrees_with_tantivy(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    """The numpy BM25 ranks candidates as tantivy does (tantivy quantizes field lengths,
+    so the values differ a little, the order hardly)."""
+    for query in ("stainless steel frying pan", "wireless noise cancelling headphones", "oak desk"):
+        hits = demo_reader.bm25(query, 30, Filters())
+        rows = np.array([builder.table.ord_by_id[h.id] for h in hits])
+        ours = builder.table.text_scores(query, rows)["combined"]
+        theirs = np.array([h.score for h in hits])
+        assert np.corrcoef(ours, theirs)[0, 1] > 0.97, query
+        assert ours == pytest.approx(theirs, rel=0.1)
+
+
+def test_table_bm25_per_field() -> None:
+    from indexer.mapping import load_definition
+    from ranker.features import ProductTable
+
+    products = [{"id": "a", "title": "red lamp", "brand": "Lumo"}, {"id": "b", "title": "blue chair"},
+                {"id": "c", "title": "red red chair", "description": "a lamp for reading"}]
+    table = ProductTable(products, lambda text, field="title": text.lower().split(), load_definition())
+    scores = table.text_scores("red lamp", np.array([0, 1, 2]))
+    assert scores["title"][1] == 0 and scores["title"][0] > scores["title"][2] > 0
+    assert scores["description"].tolist()[:2] == [0, 0] and scores["description"][2] > 0
+    assert scores["brand.text"].tolist() == [0, 0, 0]
+    boosts = load_definition().search_fields
+    best = max(boosts["title"] * scores["title"][2], boosts["description"] * scores["description"][2])
+    other = min(boosts["title"] * scores["title"][2], boosts["description"] * scores["description"][2])
+    assert scores["combined"][2] == pytest.approx(best + load_definition().tie_breaker * other)

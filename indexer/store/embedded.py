@@ -286,31 +286,6 @@ class EmbeddedReader:
         """Tokens of `text` as the index analyses `field` (ranking features use the same)."""
         return self._analyzers[self.definition.field(field).analyzer or ""].analyze(text)
 
-    def text_scores(self, text: str, ids: list[str]) -> dict[str, np.ndarray]:
-        """BM25 of `text` for exactly these products: the combined multi-field score
-        ("combined") and each search field's own score (0 where a field does not match).
-        Ranking features need scores for candidates BM25 alone would not have returned."""
-        ordinals = [self._ord_by_id[i] for i in ids]
-        position = {o: n for n, o in enumerate(ordinals)}
-        restrict = Query.term_set_query(self._schema, ORD_FIELD, ordinals)
-        queries: dict[str, Query | None] = {"combined": self._text_query(text)}
-        for path in self.definition.search_fields:
-            analyzer = self._analyzers[self.definition.field(path).analyzer or ""]
-            tokens = list(dict.fromkeys(analyzer.analyze(text)))
-            terms = [Query.term_query(self._schema, tantivy_field(path), t) for t in tokens]
-            queries[path] = Query.boolean_query([(Occur.Should, t) for t in terms]) if terms else None
-        scores: dict[str, np.ndarray] = {}
-        for name, query in queries.items():
-            column = np.zeros(len(ids), dtype=np.float32)
-            if query is not None and ordinals:
-                hits = self._searcher.search(self._and(query, restrict), limit=len(ordinals), count=False).hits
-                if hits:
-                    found = self._searcher.fast_field_values(ORD_FIELD, [a for _, a in hits])
-                    for (score, _), o in zip(hits, found, strict=True):
-                        column[position[o]] = score
-            scores[name] = column
-        return scores
-
     def products(self, ids: list[str]) -> list[dict[str, Any]]:
         return [self._products[self._ord_by_id[i]] for i in ids if i in self._ord_by_id]
 
