@@ -71,8 +71,8 @@ def worker_rss_mb(pid: int) -> list[float]:
     return sizes
 
 
-def fetch(base: str, query: str, k: int) -> tuple[float, float]:
-    url = f"{base}/search?" + urllib.parse.urlencode({"q": query, "k": k})
+def fetch(base: str, query: str, k: int, extra: dict[str, str] | None = None) -> tuple[float, float]:
+    url = f"{base}/search?" + urllib.parse.urlencode({"q": query, "k": k, **(extra or {})})
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=30) as response:
         body = json.loads(response.read())
@@ -88,7 +88,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--encoder", default="int8", choices=("fp32", "int8"))
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra search parameter, e.g. rerank=false (repeatable)")
     args = parser.parse_args()
+    extra = dict(p.split("=", 1) for p in args.param)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="shoprank-latency-"))
     sys.path.insert(0, str(ROOT))
     from ranker.__main__ import ensure_index
@@ -111,11 +114,11 @@ def main() -> int:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.2)
         for query in queries[:100]:  # warm-up: page cache, lazy allocations (not measured)
-            fetch(base, query + " warmup", args.k)
+            fetch(base, query + " warmup", args.k, extra)
 
         client, server_side = [], []
         for query in queries:
-            c, s = fetch(base, query, args.k)
+            c, s = fetch(base, query, args.k, extra)
             client.append(c)
             server_side.append(s)
 
@@ -131,7 +134,7 @@ def main() -> int:
                         return
                     query = shuffled[position[0]] + " again"  # a new string: no query-cache hits
                     position[0] += 1
-                fetch(base, query, args.k)
+                fetch(base, query, args.k, extra)
 
         started = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
@@ -146,7 +149,8 @@ def main() -> int:
         server.wait(timeout=20)
 
     print(f"catalog {args.catalog.name}, {len(queries)} distinct queries, hybrid recall of 100 candidates, "
-          f"k={args.k}, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, encoder {args.encoder}")
+          f"k={args.k}, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, encoder {args.encoder}"
+          + (f", {' '.join(args.param)}" if args.param else ""))
     print(f"one client   : p50 {percentile(client, 50):6.2f} ms   p95 {percentile(client, 95):6.2f} ms   "
           f"p99 {percentile(client, 99):6.2f} ms   (server-side took_ms p50 {statistics.median(server_side):.2f})")
     print(f"{args.concurrency} clients    : {qps:6.0f} queries/s")
