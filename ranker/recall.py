@@ -7,7 +7,7 @@ give the same answers for the same index.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -111,13 +111,14 @@ def fuse(bm25: list[Hit], vector: list[Hit], config: FusionConfig) -> list[Candi
 
 class HybridSearcher:
     def __init__(self, reader: SearchReader, encoder: QueryEncoder, fusion: FusionConfig | None = None,
-                 ranker: Any = None):
+                 ranker: Any = None, feature_log: Any = None):
         self.reader = reader
         self.encoder = encoder
         self.fusion = fusion or FusionConfig()
         self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
+        self.feature_log = feature_log  # a ranker.feature_log.FeatureLog, or None
 
-    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], explain: bool) -> list[Candidate]:
+    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], keep_features: bool) -> list[Candidate]:
         """The learned model orders the top RERANK_DEPTH fused candidates; the rest follow."""
         from ranker.features import FEATURE_NAMES
         from ranker.rerank import RERANK_DEPTH
@@ -133,7 +134,7 @@ class HybridSearcher:
             candidate = by_id[doc_id]
             candidate.fused_score, candidate.model_score = candidate.score, float(result.scores[n])
             candidate.score = candidate.model_score
-            if explain:
+            if keep_features:
                 candidate.features = {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, result.features[n], strict=True)}
             ordered.append(candidate)
         floor = float(result.scores.min()) if len(result.scores) else 0.0
@@ -156,7 +157,8 @@ class HybridSearcher:
                     vector, query_vector)
         return fuse(bm25, vector, fusion or self.fusion), vector, query_vector
 
-    def _recall_and_summary(self, request: SearchRequest, depth: int) -> tuple[list[Candidate], MatchSummary]:
+    def _recall_and_summary(self, request: SearchRequest, depth: int,
+                            log_features: bool = False) -> tuple[list[Candidate], MatchSummary]:
         server_side = getattr(self.reader, "hybrid_search", None)
         if request.mode == "hybrid" and server_side is not None:
             # OpenSearch fuses in its search pipeline and counts and facets in the same request.
@@ -167,14 +169,15 @@ class HybridSearcher:
         candidates, vector, query_vector = self.recall(request.query, depth, request.filters, request.mode,
                                                        request.fusion)
         if self.ranker is not None and request.rerank and query_vector is not None and request.mode == "hybrid":
-            candidates = self.rerank(request.query, query_vector, candidates, request.explain)
+            candidates = self.rerank(request.query, query_vector, candidates, request.explain or log_features)
         text = request.query if request.mode != "vector" else ""
         return candidates, self.reader.match_summary(text, [h.id for h in vector], request.filters)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
         depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k))
-        candidates, summary = self._recall_and_summary(request, depth)
+        log_features = self.feature_log is not None and self.ranker is not None and self.feature_log.sampled()
+        candidates, summary = self._recall_and_summary(request, depth, log_features)
         page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
         results = []
@@ -185,6 +188,9 @@ class HybridSearcher:
             if request.explain:
                 item["explain"] = candidate.explain()
             results.append(item)
+        if log_features and page and page[0].features is not None:
+            self.feature_log.record(request.query, self.reader.generation, self.ranker.version,
+                                    asdict(request.filters), [{"id": c.id, "features": c.features} for c in page])
         return SearchResponse(
             query=request.query,
             total=summary.total,

@@ -110,3 +110,31 @@ def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgme
     _, recall_order = server.get("/search?q=wireless+headphones&k=5&explain=true&rerank=false")
     assert "model" not in recall_order["results"][0]["explain"]
     assert [r["id"] for r in recall_order["results"]] == [r["id"] for r in before["results"]]
+
+
+def test_feature_log_records_what_was_returned(fresh_index: Path, judgments: Path, make_server,  # type: ignore[no-untyped-def]
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
+                 "--depth", "50"]) == 0
+    monkeypatch.setenv("SHOPRANK_FEATURE_LOG_RATE", "1")
+    server = make_server(fresh_index, workers=2)
+    returned = []
+    for query in ("wireless headphones", "yoga mat", "cordless drill"):
+        status, body = server.get(f"/search?q={query.replace(' ', '+')}&k=4&in_stock=true")
+        assert status == 200
+        returned.append((query, [r["id"] for r in body["results"]]))
+    lines = [json.loads(line) for f in (fresh_index / "feature-log").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert sorted((entry["query"], [r["id"] for r in entry["results"]]) for entry in lines) == sorted(returned)
+    entry = lines[0]
+    assert entry["filters"]["in_stock"] is True and entry["model"] and entry["generation"]
+    assert [e["name"] for e in entry["results"][0]["log_entry"]] == list(FEATURE_NAMES)
+    assert [r["rank"] for r in entry["results"]] == [1, 2, 3, 4]
+
+
+def test_feature_log_is_off_by_default_and_checks_its_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ranker.feature_log import FeatureLog
+
+    monkeypatch.delenv("SHOPRANK_FEATURE_LOG_RATE", raising=False)
+    assert FeatureLog.from_env(tmp_path) is None
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        FeatureLog(tmp_path, 1.5)

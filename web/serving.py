@@ -23,6 +23,7 @@ from indexer.generations import GenerationError, current_generation_dir, pointer
 from indexer.mapping import load_definition
 from indexer.store.base import BackendUnavailable
 from indexer.store.embedded import EmbeddedReader
+from ranker.feature_log import FeatureLog
 from ranker.recall import FusionConfig, HybridSearcher
 from ranker.rerank import LearnedRanker, latest_model
 
@@ -126,7 +127,8 @@ class ServingState:
             reader = EmbeddedReader(directory, load_definition())
             model = latest_model(self.data_dir)
             ranker = LearnedRanker(model, reader) if model is not None else None
-            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion, ranker)
+            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion, ranker,
+                                      FeatureLog.from_env(self.data_dir))
             self._current = Loaded(stamp, searcher)
             log.info("event=generation_loaded generation=%s documents=%d ranker=%s", reader.generation,
                      reader.document_count, ranker.version if ranker else None)
