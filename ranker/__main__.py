@@ -28,6 +28,7 @@ from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader, read_products
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
 from ranker.recall import FusionConfig, fuse
+from ranker.report import per_query_ndcg, render
 from ranker.training import fold_of
 
 DEPTH = 100
@@ -178,7 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     validated = time.perf_counter() - started - built
 
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for task, methods in ablation_runs(rows, scores, judged_scores).items():
+    runs_by_task = ablation_runs(rows, scores, judged_scores)
+    for task, methods in runs_by_task.items():
         results[task] = {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
     print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
           f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")
@@ -211,6 +213,14 @@ def cmd_train(args: argparse.Namespace) -> int:
           + ", ".join(list(meta["feature_importance_gain"])[:6]))
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))
+    report = Path(args.report) if args.report else out_dir / f"xgb-{version}.report.html"
+    report.write_text(render(
+        f"ShopRank ranker {version}: {len(queries):,} queries, {args.folds}-fold cross-validation",
+        results,
+        per_query_ndcg(runs_by_task["retrieval"]["hybrid"], judgments),
+        per_query_ndcg(runs_by_task["retrieval"]["hybrid + xgboost"], judgments),
+        meta["feature_importance_gain"]))
+    print(f"report: {report}")
     return 0
 
 
@@ -233,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
+    p.add_argument("--report", help="HTML report path (default: next to the model)")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     return cmd_train(args) if args.command == "train" else cmd_evaluate(args)

@@ -49,10 +49,15 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
         assert method_column.count(method) == 2  # one row per task
 
     meta = json.loads(out.read_text())
+    report = (fresh_index / "rankers" / f"xgb-{meta['version']}.report.html").read_text()
+    for section in ("Cross-validated quality", "Biggest wins", "Biggest losses", "Feature importance", "<svg"):
+        assert section in report
+    assert "log_recall_rank" in report or "bm25_combined" in report
     assert meta["features"] == list(FEATURE_NAMES)
     assert set(meta["cross_validation"]) == {"retrieval", "rerank"}
     models = sorted((fresh_index / "rankers").glob("xgb-*.json"))
     assert [m.name for m in models if not m.name.endswith(".meta.json")] == [f"xgb-{meta['version']}.json"]
+    assert f"report: {fresh_index / 'rankers' / ('xgb-' + meta['version'] + '.report.html')}" in printed
 
     from ranker.recall import FusionConfig
     from ranker.training import FeatureBuilder, predict
