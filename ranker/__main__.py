@@ -25,8 +25,9 @@ from indexer.mapping import load_definition
 from indexer.pipeline import choose_encoder, publish
 from indexer.settings import add_common_arguments, configure_logging, models_dir, resolve_data_dir
 from indexer.store.base import Filters
-from indexer.store.embedded import EmbeddedReader, read_products
+from indexer.store.embedded import EmbeddedReader
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
+from ranker.fusion import minmax_scale
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
 from ranker.training import fold_of
@@ -62,20 +63,23 @@ def fusion_grid() -> dict[str, FusionConfig]:
     return grid
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def open_for_judgments(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
+    """The set-up evaluate and train share: the embedded index (built from --catalog if
+    asked), its query encoder, and the judgments restricted to products it holds."""
     if backend_name() != "embedded":
-        print("error: evaluate measures the embedded index; unset SHOPRANK_BACKEND to run it", file=sys.stderr)
-        return 1
+        raise SystemExit(f"error: {command} measures the embedded index; unset SHOPRANK_BACKEND to run it")
     data_dir = resolve_data_dir(args.data_dir)
-    ensure_index(data_dir, args.catalog, choose_encoder(args.encoder, data_dir))
+    ensure_index(data_dir, args.catalog, choose_encoder(getattr(args, "encoder", None), data_dir))
     reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
     encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1)
-    judgments = read_judgments(args.judgments)
-    known = {p["id"] for p in read_products(reader.directory)}
-    judgments = {q: {d: r for d, r in js.items() if d in known} for q, js in judgments.items()}
-    queries = sorted(q for q, js in judgments.items() if js)
-    if args.limit:
-        queries = queries[: args.limit]
+    known = {p["id"] for p in reader.all_products()}
+    judgments = {q: {d: r for d, r in js.items() if d in known} for q, js in read_judgments(args.judgments).items()}
+    queries = sorted(q for q, js in judgments.items() if js)[: args.limit or None]
+    return data_dir, reader, encoder, judgments, queries
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "evaluate")
 
     started = time.perf_counter()
     bm25, vector = {}, {}
@@ -122,11 +126,6 @@ def _order(ids: list[str], scores: np.ndarray) -> list[str]:
     return [ids[i] for i in np.argsort(-scores, kind="stable")]
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    span = values.max() - values.min() if len(values) else 0.0
-    return (values - values.min()) / span if span > 0 else np.ones_like(values)
-
-
 def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: ignore[type-arg]
                   judged_scores: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, list[str]]]]:
     """task -> method -> query -> ranked ids, for the held-out scores of cross-validation."""
@@ -150,7 +149,7 @@ def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: igno
         runs["rerank"]["bm25"][r.query] = _order(judged_ids, bm25)
         runs["rerank"]["vector"][r.query] = _order(judged_ids, cos)
         runs["rerank"]["hybrid"][r.query] = _order(
-            judged_ids, fusion.lexical_weight * _minmax(bm25) + fusion.vector_weight * _minmax(cos))
+            judged_ids, fusion.lexical_weight * minmax_scale(bm25) + fusion.vector_weight * minmax_scale(cos))
         runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, judged_scores[r.query])
     return runs
 
@@ -160,16 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from ranker.training import FeatureBuilder, build_dataset, cross_validated_scores, train_xgboost
 
-    if backend_name() != "embedded":
-        print("error: train reads the embedded index; unset SHOPRANK_BACKEND to run it", file=sys.stderr)
-        return 1
-    data_dir = resolve_data_dir(args.data_dir)
-    ensure_index(data_dir, args.catalog, choose_encoder(None, data_dir))
-    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
-    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1)
-    known = {p["id"] for p in reader.all_products()}
-    judgments = {q: {d: r for d, r in js.items() if d in known} for q, js in read_judgments(args.judgments).items()}
-    queries = sorted(q for q, js in judgments.items() if js)[: args.limit or None]
+    data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "train")
 
     started = time.perf_counter()
     builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 RankedList = Sequence[tuple[str, float]]
 
 
@@ -45,3 +47,11 @@ def weighted_score_fusion(runs: Sequence[RankedList], weights: Sequence[float]) 
         for doc_id, _ in run:
             scores.setdefault(doc_id, 0.0)
     return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def minmax_scale(values: np.ndarray) -> np.ndarray:
+    """min_max for an array of scores: [0, 1], a constant array maps to 1."""
+    if len(values) == 0:
+        return values
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from indexer.store.base import Filters
 from ranker.features import Candidates, ProductTable, features_for
+from ranker.fusion import minmax_scale
 from ranker.metrics import gain
 from ranker.recall import FusionConfig, fuse
 
@@ -134,11 +135,7 @@ def judged_view(r: QueryRows, fusion: FusionConfig | None = None) -> QueryRows:
     bm25 = features[:, FEATURE_INDEX["bm25_combined"]]
     cosine = features[:, FEATURE_INDEX["vector_cosine"]]
 
-    def minmax(v: np.ndarray) -> np.ndarray:
-        span = v.max() - v.min() if len(v) else 0.0
-        return (v - v.min()) / span if span > 0 else np.ones_like(v)
-
-    fused = fusion.lexical_weight * minmax(bm25) + fusion.vector_weight * minmax(cosine)
+    fused = fusion.lexical_weight * minmax_scale(bm25) + fusion.vector_weight * minmax_scale(cosine)
     features[:, FEATURE_INDEX["log_bm25_rank"]] = np.log1p(_ranks(bm25))
     features[:, FEATURE_INDEX["log_vector_rank"]] = np.log1p(_ranks(cosine))
     features[:, FEATURE_INDEX["log_recall_rank"]] = np.log1p(_ranks(fused))

@@ -102,9 +102,14 @@ def describe(exc: Exception, settings: OpenSearchSettings) -> str:
 
 
 class _Guarded:
-    """Turns client exceptions into BackendUnavailable with a clear message."""
+    """A client, the index definition and settings; client exceptions become
+    BackendUnavailable with a clear message."""
 
-    settings: OpenSearchSettings
+    def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
+        self.client = client
+        self.definition = definition
+        self.settings = settings
+        self.alias = settings.alias
 
     def _call(self, func, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
         try:
@@ -117,10 +122,7 @@ class OpenSearchReader(_Guarded):
     """A view of whatever index the alias points to; OpenSearch does the swapping."""
 
     def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
-        self.client = client
-        self.definition = definition
-        self.settings = settings
-        self.alias = settings.alias
+        super().__init__(client, definition, settings)
         aliased = self._call(client.indices.get_alias, name=self.alias)
         self.generation = sorted(aliased)[-1]
         mapping = self._call(client.indices.get_mapping, index=self.generation)[self.generation]["mappings"]
@@ -184,12 +186,6 @@ class BulkFailed(GenerationError):
 
 class OpenSearchAdmin(_Guarded):
     """Writes: new index per reindex, atomic alias moves, upserts and deletes through the alias."""
-
-    def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
-        self.client = client
-        self.definition = definition
-        self.settings = settings
-        self.alias = settings.alias
 
     def check(self) -> None:
         """Fail before any expensive work if the cluster cannot be reached or refuses us."""
