@@ -1,4 +1,5 @@
-"""One evaluation harness for every way of ranking: give it `search(query) -> ids`.
+"""One way to score every ranking: ranked id lists per query (BM25, vectors, each fusion,
+each model) go through `score_runs`, so they are all measured the same way.
 
 Metrics are averaged over queries; recall@100 over the queries that have at least one
 relevant product. Judgments are read from the file given, never copied anywhere.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,3 @@ def score_runs(runs: Mapping[str, list[str]], judgments: Judgments) -> Scores:
             recalls.append(r)
     n = max(1, len(runs))
     return Scores(n5 / n, n10 / n, rr / n, sum(recalls) / max(1, len(recalls)), len(runs))
-
-
-def evaluate(search: Callable[[str], list[str]], judgments: Judgments, queries: Iterable[str]) -> Scores:
-    return score_runs({q: search(q) for q in queries}, judgments)
