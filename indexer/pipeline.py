@@ -176,8 +176,8 @@ def delete(data_dir: Path, ids: set[str], variant: str) -> tuple[PublishSummary,
     started = time.perf_counter()
     admin = opensearch_admin()
     with writer_lock(data_dir):
-        deleted = admin.delete(sorted(ids))
-    return PublishSummary(admin.alias, deleted, 0, 0, time.perf_counter() - started), unknown
+        unknown = admin.delete(sorted(ids))
+    return PublishSummary(admin.alias, len(ids) - len(unknown), 0, 0, time.perf_counter() - started), unknown
 
 
 def rollback(data_dir: Path) -> tuple[str, str | None]:

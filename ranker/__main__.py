@@ -27,7 +27,7 @@ from indexer.settings import add_common_arguments, configure_logging, models_dir
 from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
-from ranker.fusion import minmax_scale
+from ranker.fusion import blend_scores
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
 from ranker.training import fold_of
@@ -149,7 +149,7 @@ def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: igno
         runs["rerank"]["bm25"][r.query] = _order(judged_ids, bm25)
         runs["rerank"]["vector"][r.query] = _order(judged_ids, cos)
         runs["rerank"]["hybrid"][r.query] = _order(
-            judged_ids, fusion.lexical_weight * minmax_scale(bm25) + fusion.vector_weight * minmax_scale(cos))
+            judged_ids, blend_scores(bm25, cos, fusion.lexical_weight, fusion.vector_weight))
         runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, judged_scores[r.query])
     return runs
 

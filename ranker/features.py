@@ -182,8 +182,7 @@ class ProductTable:
                 for path in definition.search_fields}
         self.fields = {path: FieldBM25(b, len(self.vocabulary)) for path, b in bags.items()}
         self.title_tokens = self.fields["title"].bags
-        self.category_tokens = TokenBags.build(
-            (analyze(p.get("category", "").replace(">", " ")) for p in products), self.vocabulary)
+        self.category_tokens = self.fields["category.text"].bags
         self.unit_vocabulary: dict[str, int] = {}
         unit_sets = [unit_tokens(" ".join([p["title"], *map(str, p.get("attributes", {}).values())])) for p in products]
         self.units = TokenBags.build(unit_sets, self.unit_vocabulary)
@@ -204,9 +203,12 @@ class ProductTable:
         """BM25 per search field and combined as the mapping's best-fields query does
         (the best boosted field plus tie_breaker times the others)."""
         scores = {}
+        ids_by_analyzer: dict[str | None, np.ndarray] = {}  # fields share analyzers: analyse once each
         for path, field in self.fields.items():
-            ids = self.token_ids(self.analyze(query, path), self.vocabulary)
-            scores[path] = field.scores(rows, ids)
+            analyzer = self.definition.field(path).analyzer
+            if analyzer not in ids_by_analyzer:
+                ids_by_analyzer[analyzer] = self.token_ids(self.analyze(query, path), self.vocabulary)
+            scores[path] = field.scores(rows, ids_by_analyzer[analyzer])
         boosted = np.stack([self.definition.search_fields[p] * scores[p] for p in self.fields])
         best = boosted.max(axis=0)
         scores["combined"] = best + self.definition.tie_breaker * (boosted.sum(axis=0) - best)

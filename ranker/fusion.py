@@ -55,3 +55,8 @@ def minmax_scale(values: np.ndarray) -> np.ndarray:
         return values
     span = values.max() - values.min()
     return (values - values.min()) / span if span > 0 else np.ones_like(values)
+
+
+def blend_scores(lexical: np.ndarray, vector: np.ndarray, lexical_weight: float, vector_weight: float) -> np.ndarray:
+    """weighted_score_fusion for score arrays over one fixed candidate list."""
+    return lexical_weight * minmax_scale(lexical) + vector_weight * minmax_scale(vector)

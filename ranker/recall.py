@@ -15,12 +15,14 @@ import numpy as np
 from indexer.mapping import load_fusion_defaults
 from indexer.store.base import Filters, Hit, MatchSummary, SearchReader
 from ranker.facets import shape_facets
+from ranker.features import FEATURE_NAMES
 from ranker.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 MODES = ("hybrid", "bm25", "vector")
 FUSION_METHODS = ("rrf", "weighted")
 MIN_RECALL_DEPTH = 100
 MAX_RECALL_DEPTH = 1_000
+RERANK_DEPTH = 100  # fused candidates the learned model re-scores per query (docs/ranking.md)
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
                  "review_count", "image_url", "attributes")
 
@@ -55,15 +57,19 @@ class Candidate:
     vector_score: float | None = None
     fused_score: float | None = None
     model_score: float | None = None
-    features: dict[str, float] | None = None
+    feature_row: np.ndarray | None = None  # the ranker's features, in FEATURE_NAMES order
+
+    def features(self) -> dict[str, float]:
+        """Named feature values; built only for results that are shown or logged."""
+        return {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, self.feature_row, strict=True)}
 
     def explain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fused": self.fused_score if self.fused_score is not None else self.score,
                                "bm25": {"rank": self.bm25_rank, "score": self.bm25_score},
                                "vector": {"rank": self.vector_rank, "score": self.vector_score}}
-        if self.model_score is not None:
+        if self.model_score is not None and self.feature_row is not None:
             out["model"] = {"xgboost": self.model_score}
-            out["features"] = self.features
+            out["features"] = self.features()
         return out
 
 
@@ -118,11 +124,8 @@ class HybridSearcher:
         self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
         self.feature_log = feature_log  # a ranker.feature_log.FeatureLog, or None
 
-    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], keep_features: bool) -> list[Candidate]:
+    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate]) -> list[Candidate]:
         """The learned model orders the top RERANK_DEPTH fused candidates; the rest follow."""
-        from ranker.features import FEATURE_NAMES
-        from ranker.rerank import RERANK_DEPTH
-
         head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
         if not head:
             return candidates
@@ -134,8 +137,7 @@ class HybridSearcher:
             candidate = by_id[doc_id]
             candidate.fused_score, candidate.model_score = candidate.score, float(result.scores[n])
             candidate.score = candidate.model_score
-            if keep_features:
-                candidate.features = {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, result.features[n], strict=True)}
+            candidate.feature_row = result.features[n]
             ordered.append(candidate)
         floor = float(result.scores.min()) if len(result.scores) else 0.0
         for candidate in tail:  # below every re-ranked candidate, in recall order
@@ -157,8 +159,7 @@ class HybridSearcher:
                     vector, query_vector)
         return fuse(bm25, vector, fusion or self.fusion), vector, query_vector
 
-    def _recall_and_summary(self, request: SearchRequest, depth: int,
-                            log_features: bool = False) -> tuple[list[Candidate], MatchSummary]:
+    def _recall_and_summary(self, request: SearchRequest, depth: int) -> tuple[list[Candidate], MatchSummary]:
         server_side = getattr(self.reader, "hybrid_search", None)
         if request.mode == "hybrid" and server_side is not None:
             # OpenSearch fuses in its search pipeline and counts and facets in the same request.
@@ -169,15 +170,14 @@ class HybridSearcher:
         candidates, vector, query_vector = self.recall(request.query, depth, request.filters, request.mode,
                                                        request.fusion)
         if self.ranker is not None and request.rerank and query_vector is not None and request.mode == "hybrid":
-            candidates = self.rerank(request.query, query_vector, candidates, request.explain or log_features)
+            candidates = self.rerank(request.query, query_vector, candidates)
         text = request.query if request.mode != "vector" else ""
         return candidates, self.reader.match_summary(text, [h.id for h in vector], request.filters)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
         depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k))
-        log_features = self.feature_log is not None and self.ranker is not None and self.feature_log.sampled()
-        candidates, summary = self._recall_and_summary(request, depth, log_features)
+        candidates, summary = self._recall_and_summary(request, depth)
         page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
         results = []
@@ -188,9 +188,9 @@ class HybridSearcher:
             if request.explain:
                 item["explain"] = candidate.explain()
             results.append(item)
-        if log_features and page and page[0].features is not None:
+        if self.feature_log is not None and page and page[0].feature_row is not None and self.feature_log.sampled():
             self.feature_log.record(request.query, self.reader.generation, self.ranker.version,
-                                    asdict(request.filters), [{"id": c.id, "features": c.features} for c in page])
+                                    asdict(request.filters), [{"id": c.id, "features": c.features()} for c in page])
         return SearchResponse(
             query=request.query,
             total=summary.total,

@@ -1,6 +1,5 @@
 """The learned ranker at serving time: features for the fused candidates, one XGBoost
-call, a new order. Loaded per index generation (the feature table is built from that
-generation's products) and per model version.
+call, a new order. Loaded per model version, over the generation's feature table.
 
 One thread per request (`nthread=1`, in-place prediction without a DMatrix): on two cores
 XGBoost with two threads costs milliseconds of thread start-up per call.
@@ -18,8 +17,6 @@ import xgboost as xgb
 
 from ranker.features import FEATURE_NAMES, Candidates, ProductTable, features_for
 
-RERANK_DEPTH = 100  # candidates re-scored per query at serving time
-
 
 def latest_model(data_dir: Path) -> Path | None:
     """The newest `DATA/rankers/xgb-<version>.json` (versions sort by time)."""
@@ -35,7 +32,9 @@ class Reranked:
 
 
 class LearnedRanker:
-    def __init__(self, model_path: Path, reader: Any):
+    def __init__(self, model_path: Path, reader: Any, table: ProductTable):
+        """`table` is the generation's feature table (built once per generation, shared
+        across model versions)."""
         meta_path = model_path.with_name(model_path.stem + ".meta.json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         if meta.get("features", list(FEATURE_NAMES)) != list(FEATURE_NAMES):
@@ -45,7 +44,7 @@ class LearnedRanker:
         self.model.load_model(model_path)
         self.model.set_param({"nthread": 1})
         self.reader = reader
-        self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
+        self.table = table
 
     def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],
                vector_ranks: list[float | None]) -> Reranked:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from indexer.store.base import Filters
 from ranker.features import Candidates, ProductTable, features_for
-from ranker.fusion import minmax_scale
+from ranker.fusion import blend_scores
 from ranker.metrics import gain
 from ranker.recall import FusionConfig, fuse
 
@@ -135,7 +135,7 @@ def judged_view(r: QueryRows, fusion: FusionConfig | None = None) -> QueryRows:
     bm25 = features[:, FEATURE_INDEX["bm25_combined"]]
     cosine = features[:, FEATURE_INDEX["vector_cosine"]]
 
-    fused = fusion.lexical_weight * minmax_scale(bm25) + fusion.vector_weight * minmax_scale(cosine)
+    fused = blend_scores(bm25, cosine, fusion.lexical_weight, fusion.vector_weight)
     features[:, FEATURE_INDEX["log_bm25_rank"]] = np.log1p(_ranks(bm25))
     features[:, FEATURE_INDEX["log_vector_rank"]] = np.log1p(_ranks(cosine))
     features[:, FEATURE_INDEX["log_recall_rank"]] = np.log1p(_ranks(fused))

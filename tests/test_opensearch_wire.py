@@ -31,7 +31,7 @@ def wire(monkeypatch: pytest.MonkeyPatch, models_dir: Path):  # type: ignore[no-
 
 
 def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
-                                                             models_dir: Path) -> None:
+                                                             models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from indexer.backends import opensearch_reader
     from indexer.encoder import TextEncoder
     from indexer.store.base import Filters
@@ -44,8 +44,11 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
     changes.write_text(json.dumps({"id": "NEW-1", "title": "Quokka Lamp", "price": 40.0}) + "\n")
     assert main(["upsert", "--catalog", str(changes), "--data-dir", data, "-q"]) == EXIT_OK
     assert "NEW-1" in wire.indices[first[0]]["docs"]
+    capsys.readouterr()
     assert main(["delete", "--ids", "NEW-1", "missing-id", "--data-dir", data]) == EXIT_OK
     assert "NEW-1" not in wire.indices[first[0]]["docs"]
+    outcome = capsys.readouterr()
+    assert "nothing to delete): missing-id" in outcome.err and "deleted 1 products" in outcome.out
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", data, "-q"]) == EXIT_OK
     second = sorted(wire.aliases["products"])
     assert second != first and len(wire.indices) == 2

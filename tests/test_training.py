@@ -143,3 +143,19 @@ def test_feature_log_is_off_by_default_and_checks_its_rate(tmp_path: Path, monke
     assert FeatureLog.from_env(tmp_path) is None
     with pytest.raises(ValueError, match="between 0 and 1"):
         FeatureLog(tmp_path, 1.5)
+
+
+def test_a_new_model_reuses_the_loaded_generation(fresh_index: Path, judgments: Path, models_dir: Path) -> None:
+    """Only the model is loaded again: the generation's reader (and its feature table) stay."""
+    from web.serving import ServingState
+
+    state = ServingState(fresh_index, models_dir)
+    reader = state.searcher().reader
+    assert state.searcher().ranker is None
+    assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
+                 "--depth", "50"]) == 0
+    deadline = time.monotonic() + 20
+    while state.searcher().ranker is None:
+        assert time.monotonic() < deadline, "the new model was never loaded"
+        time.sleep(0.05)
+    assert state.searcher().reader is reader

@@ -24,6 +24,7 @@ from indexer.mapping import load_definition
 from indexer.store.base import BackendUnavailable
 from indexer.store.embedded import EmbeddedReader
 from ranker.feature_log import FeatureLog
+from ranker.features import ProductTable
 from ranker.recall import FusionConfig, HybridSearcher
 from ranker.rerank import LearnedRanker, latest_model
 
@@ -38,15 +39,27 @@ RECONNECT_SECONDS = 2.0
 REFRESH_SECONDS = 5.0
 
 
+class QueryEncoders:
+    """One single-threaded query encoder per variant, kept for the life of the worker."""
+
+    def __init__(self, models_dir: Path):
+        self.models_dir = models_dir
+        self._loaded: dict[str, TextEncoder] = {}
+
+    def get(self, variant: str) -> TextEncoder:
+        if variant not in self._loaded:
+            self._loaded[variant] = TextEncoder(self.models_dir, variant, threads=1)
+        return self._loaded[variant]
+
+
 class OpenSearchState:
     """Serving from a cluster: the alias swap is atomic on the server, so this only
     re-reads which index the alias names (for /healthz and the encoder variant) every few
     seconds, and reconnects by itself after the cluster was unreachable."""
 
     def __init__(self, models_dir: Path, fusion: FusionConfig | None = None):
-        self.models_dir = models_dir
         self.fusion = fusion or FusionConfig()
-        self._encoders: dict[str, TextEncoder] = {}
+        self._encoders = QueryEncoders(models_dir)
         self._searcher: HybridSearcher | None = None
         self._client = None  # one connection pool for the life of the worker
         self._loaded_at = 0.0
@@ -65,10 +78,7 @@ class OpenSearchState:
                 self._failed_at, self._failure = now, str(exc)
                 self._searcher = None
                 raise
-            variant = reader.encoder_variant
-            if variant not in self._encoders:
-                self._encoders[variant] = TextEncoder(self.models_dir, variant, threads=1)
-            self._searcher = HybridSearcher(reader, self._encoders[variant], self.fusion)
+            self._searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion)
             self._loaded_at = now
         return self._searcher
 
@@ -86,6 +96,7 @@ Stamp = tuple[tuple[int, int], int]  # (pointer file inode+mtime, rankers direct
 class Loaded:
     stamp: Stamp
     searcher: HybridSearcher
+    table: ProductTable | None  # ranking features' per-product data, built once per generation
 
 
 def serving_stamp(data_dir: Path) -> Stamp | None:
@@ -104,9 +115,8 @@ class ServingState:
     def __init__(self, data_dir: Path, models_dir: Path, fusion: FusionConfig | None = None):
         faiss.omp_set_num_threads(1)  # one thread per request; scale with worker processes
         self.data_dir = data_dir
-        self.models_dir = models_dir
         self.fusion = fusion or FusionConfig()
-        self._encoders: dict[str, TextEncoder] = {}
+        self._encoders = QueryEncoders(models_dir)
         self._current: Loaded | None = None
         self._loading: Stamp | None = None
         self._failed: Stamp | None = None
@@ -116,20 +126,22 @@ class ServingState:
         if stamp is not None:
             self._load(stamp)  # the first load is synchronous: a worker starts ready
 
-    def _encoder(self, variant: str) -> TextEncoder:
-        if variant not in self._encoders:
-            self._encoders[variant] = TextEncoder(self.models_dir, variant, threads=1)
-        return self._encoders[variant]
-
     def _load(self, stamp: Stamp) -> None:
         try:
-            directory = current_generation_dir(self.data_dir)
-            reader = EmbeddedReader(directory, load_definition())
+            current = self._current
+            if current is not None and current.stamp[0] == stamp[0]:
+                # only the model changed: keep the generation and its feature table
+                reader, table = current.searcher.reader, current.table
+            else:
+                reader, table = EmbeddedReader(current_generation_dir(self.data_dir), load_definition()), None
             model = latest_model(self.data_dir)
-            ranker = LearnedRanker(model, reader) if model is not None else None
-            searcher = HybridSearcher(reader, self._encoder(reader.encoder_variant), self.fusion, ranker,
+            ranker = None
+            if model is not None:
+                table = table or ProductTable(reader.all_products(), reader.analyze, reader.definition)
+                ranker = LearnedRanker(model, reader, table)
+            searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion, ranker,
                                       FeatureLog.from_env(self.data_dir))
-            self._current = Loaded(stamp, searcher)
+            self._current = Loaded(stamp, searcher, table)
             log.info("event=generation_loaded generation=%s documents=%d ranker=%s", reader.generation,
                      reader.document_count, ranker.version if ranker else None)
         except (GenerationError, OSError, ValueError, RuntimeError) as exc:

@@ -208,9 +208,11 @@ class OpenSearchAdmin(_Guarded):
         except TransportError as exc:
             raise BackendUnavailable(describe(exc, self.settings)) from exc
 
-    def _bulk(self, actions: Any) -> int:
-        """Stream the actions; retries 429s with back-off; every failure is named."""
+    def _bulk(self, actions: Any) -> tuple[int, set[str]]:
+        """Stream the actions; retries 429s with back-off; every failure is named.
+        Returns (documents written or deleted, ids a delete did not find)."""
         failures: list[str] = []
+        not_found: set[str] = set()
         done = 0
         try:
             for ok, item in helpers.streaming_bulk(
@@ -220,7 +222,9 @@ class OpenSearchAdmin(_Guarded):
                 operation, result = next(iter(item.items()))
                 if ok:
                     done += 1
-                elif not (operation == "delete" and result.get("status") == 404):
+                elif operation == "delete" and result.get("status") == 404:
+                    not_found.add(str(result.get("_id")))
+                else:
                     failures.append(f"{result.get('_id')}: {result.get('error', result.get('status'))}")
         except TransportError as exc:
             raise BackendUnavailable(describe(exc, self.settings)) from exc
@@ -228,14 +232,14 @@ class OpenSearchAdmin(_Guarded):
             shown = "; ".join(failures[:10])
             raise BulkFailed(f"{len(failures)} documents were not indexed: {shown}"
                              + (f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""))
-        return done
+        return done, not_found
 
     def publish(self, products: Sequence[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]) -> str:
         name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{int(time.time() * 1000) % 1000:03d}"
         manifest = {**manifest, "name": name, "documents": len(products)}
         self._call(self.client.indices.create, index=name, body=bodies.index_body(self.definition, manifest))
         try:
-            self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
+            _indexed, _ = self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
             self._call(self.client.indices.refresh, index=name)
             count = int(self._call(self.client.count, index=name)["count"])
             if count != len(products):
@@ -258,14 +262,15 @@ class OpenSearchAdmin(_Guarded):
                 self._call(self.client.indices.delete, index=index)
 
     def upsert(self, products: Sequence[dict[str, Any]], vectors: np.ndarray) -> int:
-        done = self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
+        done, _ = self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
         self._call(self.client.indices.refresh, index=self.alias)
         return done
 
-    def delete(self, ids: Sequence[str]) -> int:
-        done = self._bulk(bodies.bulk_delete_actions(self.alias, ids))
+    def delete(self, ids: Sequence[str]) -> set[str]:
+        """Returns the ids that were not in the index."""
+        _deleted, not_found = self._bulk(bodies.bulk_delete_actions(self.alias, ids))
         self._call(self.client.indices.refresh, index=self.alias)
-        return done
+        return not_found
 
     def rollback(self) -> tuple[str, str]:
         current = self._aliased()
