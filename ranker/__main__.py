@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +31,6 @@ from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
 from ranker.fusion import blend_scores
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
-from ranker.training import fold_of
 
 DEPTH = 100
 RRF_KS = (5, 10, 20, 40, 60, 100)
@@ -78,7 +78,7 @@ def open_for_judgments(args: argparse.Namespace, command: str):  # type: ignore[
     return data_dir, reader, encoder, judgments, queries
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_fusion_grid(args: argparse.Namespace) -> int:
     _data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "evaluate")
 
     started = time.perf_counter()
@@ -126,23 +126,30 @@ def _order(ids: list[str], scores: np.ndarray) -> list[str]:
     return [ids[i] for i in np.argsort(-scores, kind="stable")]
 
 
-def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: ignore[type-arg]
-                  judged_scores: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, list[str]]]]:
-    """task -> method -> query -> ranked ids, for the held-out scores of cross-validation."""
+# ablation row -> the cross-validated model behind it (None: recall only)
+MODEL_ROWS = {
+    "hybrid + neural": "neural",
+    "hybrid + xgboost": "xgboost",
+    "hybrid + xgboost + neural (feature)": "xgboost + neural feature",
+    "hybrid + xgboost + neural (blend)": "xgboost + neural blend",
+}
+
+
+def ablation_runs(rows: list, cv: Any) -> dict[str, dict[str, dict[str, list[str]]]]:  # type: ignore[type-arg]
+    """task -> method -> query -> ranked ids, from the held-out scores of cross-validation."""
     from ranker.features import FEATURE_INDEX
 
     bm25_col, cos_col = FEATURE_INDEX["bm25_combined"], FEATURE_INDEX["vector_cosine"]
     fusion = FusionConfig()
-    runs: dict[str, dict[str, dict[str, list[str]]]] = {"retrieval": {}, "rerank": {}}
-    for name in ("bm25", "vector", "hybrid", "hybrid + xgboost"):
-        runs["retrieval"][name], runs["rerank"][name] = {}, {}
+    models = {row: model for row, model in MODEL_ROWS.items() if model in cv.retrieval}
+    names = ("bm25", "vector", "hybrid", *models)
+    runs: dict[str, dict[str, dict[str, list[str]]]] = {task: {n: {} for n in names} for task in ("retrieval", "rerank")}
     for r in rows:
         recalled = np.flatnonzero(r.in_recall)
         recalled_ids = [r.ids[i] for i in recalled]
         runs["retrieval"]["bm25"][r.query] = r.bm25_ids[:DEPTH]
         runs["retrieval"]["vector"][r.query] = r.vector_ids[:DEPTH]
         runs["retrieval"]["hybrid"][r.query] = r.fused_ids[:DEPTH]
-        runs["retrieval"]["hybrid + xgboost"][r.query] = _order(recalled_ids, model_scores[r.query][recalled])[:DEPTH]
         judged = np.flatnonzero(r.judged)
         judged_ids = [r.ids[i] for i in judged]
         bm25, cos = r.features[judged, bm25_col], r.features[judged, cos_col]
@@ -150,67 +157,96 @@ def ablation_runs(rows: list, model_scores: dict[str, np.ndarray],  # type: igno
         runs["rerank"]["vector"][r.query] = _order(judged_ids, cos)
         runs["rerank"]["hybrid"][r.query] = _order(
             judged_ids, blend_scores(bm25, cos, fusion.lexical_weight, fusion.vector_weight))
-        runs["rerank"]["hybrid + xgboost"][r.query] = _order(judged_ids, judged_scores[r.query])
+        for row, model in models.items():
+            runs["retrieval"][row][r.query] = _order(recalled_ids, cv.retrieval[model][r.query][recalled])[:DEPTH]
+            runs["rerank"][row][r.query] = _order(judged_ids, cv.rerank[model][r.query])
     return runs
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    import xgboost as xgb
+def run_ablation(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
+    """Recall + features for every judged query, cross-validated models, the ablation table
+    printed and written (JSON, HTML report). `train` and `evaluate` share all of it."""
+    from ranker.training import FeatureBuilder, build_dataset, cross_validate
 
-    from ranker.training import FeatureBuilder, build_dataset, cross_validated_scores, train_xgboost
-
-    data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "train")
-
+    data_dir, reader, encoder, judgments, queries = open_for_judgments(args, command)
     started = time.perf_counter()
     builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)
     rows = build_dataset(builder, judgments, queries)
     built = time.perf_counter() - started
-    scores, judged_scores, _models = cross_validated_scores(rows, args.folds)
+    cv = cross_validate(rows, reader.vectors, args.folds, neural=not args.no_neural)
     validated = time.perf_counter() - started - built
 
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    runs_by_task = ablation_runs(rows, scores, judged_scores)
-    for task, methods in runs_by_task.items():
-        results[task] = {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
+    runs_by_task = ablation_runs(rows, cv)
+    results = {task: {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
+               for task, methods in runs_by_task.items()}
     print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
           f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")
     for task, label in (("retrieval", "retrieval over the whole catalog (unjudged = not relevant)"),
                         ("rerank", "re-ranking each query's judged products")):
-        print(f"\n{label}\n{'method':<20} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
+        print(f"\n{label}\n{'method':<36} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
         for name, m in results[task].items():
-            print(f"{name:<20} {m['ndcg@5']:>7.4f} {m['ndcg@10']:>8.4f} {m['mrr']:>7.4f} {m['recall@100']:>10.4f}")
+            print(f"{name:<36} {m['ndcg@5']:>7.4f} {m['ndcg@10']:>8.4f} {m['mrr']:>7.4f} {m['recall@100']:>10.4f}")
+    if cv.blend_weights:
+        print(f"\nblend weights chosen per fold: {cv.blend_weights}")
+    summary = {"queries": len(queries), "documents": reader.document_count, "depth": args.depth,
+               "folds": args.folds, "labels": "gain = relevance - 1; unjudged candidates gain 0",
+               "results": results, "blend_weights": cv.blend_weights}
+    return data_dir, builder, rows, cv, runs_by_task, judgments, summary
 
-    # The served model: all queries, a tenth held out for early stopping.
-    valid = [r for r in rows if fold_of(r.query, 10) == 0]
-    model = train_xgboost([r for r in rows if fold_of(r.query, 10) != 0], valid)
-    out_dir = data_dir / "rankers"
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def best_model_row(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The learned combination with the best cross-validated retrieval nDCG@10."""
+    learned = [row for row in MODEL_ROWS if row in results["retrieval"] and "xgboost" in row]
+    return max(learned, key=lambda row: results["retrieval"][row]["ndcg@10"])
+
+
+def write_report(path: Path, title: str, summary: dict[str, Any], runs_by_task: dict[str, Any],
+                 judgments: dict[str, dict[str, float]], importance: dict[str, float]) -> None:
+    best = best_model_row(summary["results"])
+    path.write_text(render(title, summary["results"],
+                           per_query_ndcg(runs_by_task["retrieval"]["hybrid"], judgments),
+                           per_query_ndcg(runs_by_task["retrieval"][best], judgments), importance))
+    print(f"report: {path}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.fusion_grid:
+        return cmd_fusion_grid(args)
+    data_dir, _builder, _rows, cv, runs_by_task, judgments, summary = run_ablation(args, "evaluate")
+    summary["feature_importance_gain"] = cv.importance
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    report = Path(args.report) if args.report else data_dir / "evaluation.report.html"
+    write_report(report, f"ShopRank evaluation: {summary['queries']:,} queries, {args.folds}-fold cross-validation",
+                 summary, runs_by_task, judgments, cv.importance)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ranker.training import save_served_models, train_served_models
+
+    if args.no_neural and args.combine in ("feature", "blend"):
+        raise SystemExit(f"error: --combine {args.combine} needs the neural scorer; drop --no-neural")
+    if args.no_neural:
+        args.combine = "none"
+    data_dir, builder, rows, cv, runs_by_task, judgments, summary = run_ablation(args, "train")
+    combine = None if args.combine == "none" else args.combine
+    if args.combine == "auto":
+        best = best_model_row(summary["results"])
+        combine = "feature" if best.endswith("(feature)") else "blend" if best.endswith("(blend)") else None
+    served = train_served_models(rows, builder.reader.vectors, cv, combine)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    importance = model.get_score(importance_type="gain")
-    from ranker.features import FEATURE_NAMES
-
-    named = {FEATURE_NAMES[int(k[1:])]: round(v, 3) for k, v in importance.items()}
-    meta = {"version": version, "features": list(FEATURE_NAMES), "depth": args.depth,
-            "trees": model.num_boosted_rounds(), "cross_validation": results,
-            "feature_importance_gain": dict(sorted(named.items(), key=lambda kv: -kv[1])),
-            "xgboost": xgb.__version__}
-    # Meta first, model last and atomically: a server that sees the model sees its meta.
-    (out_dir / f"xgb-{version}.meta.json").write_text(json.dumps(meta, indent=2))
-    tmp = out_dir / f".xgb-{version}.tmp.json"  # the extension picks the format: keep .json
-    model.save_model(tmp)
-    tmp.replace(out_dir / f"xgb-{version}.json")
-    print(f"\nmodel: {out_dir / f'xgb-{version}.json'} ({model.num_boosted_rounds()} trees); top features by gain: "
-          + ", ".join(list(meta["feature_importance_gain"])[:6]))
+    meta = {**served.meta, "version": version, "depth": args.depth, "cross_validation": summary["results"],
+            "blend_weights_cv": cv.blend_weights}
+    out_dir = data_dir / "rankers"
+    model_path = save_served_models(out_dir, version, served, meta)
+    print(f"\nmodel: {model_path} ({served.xgboost.num_boosted_rounds()} trees, neural: {served.meta['combine']}); "
+          "top features by gain: " + ", ".join(list(served.meta["feature_importance_gain"])[:6]))
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))
     report = Path(args.report) if args.report else out_dir / f"xgb-{version}.report.html"
-    report.write_text(render(
-        f"ShopRank ranker {version}: {len(queries):,} queries, {args.folds}-fold cross-validation",
-        results,
-        per_query_ndcg(runs_by_task["retrieval"]["hybrid"], judgments),
-        per_query_ndcg(runs_by_task["retrieval"]["hybrid + xgboost"], judgments),
-        meta["feature_importance_gain"]))
-    print(f"report: {report}")
+    write_report(report, f"ShopRank ranker {version}: {summary['queries']:,} queries, {args.folds}-fold "
+                 "cross-validation", summary, runs_by_task, judgments, served.meta["feature_importance_gain"])
     return 0
 
 
@@ -218,22 +254,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("evaluate", help="measure BM25, vectors and every fusion setting on judgments")
-    add_common_arguments(p)
-    p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
-    p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
-    p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
-    p.add_argument("--json", help="write the figures here too")
-    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
-    p = sub.add_parser("train", help="train the XGBoost ranker; prints its query-level cross-validation")
-    add_common_arguments(p)
-    p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
-    p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
-    p.add_argument("--depth", type=int, default=200, help="recall candidates re-ranked per query")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--json", help="write the figures here too")
-    p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
-    p.add_argument("--report", help="HTML report path (default: next to the model)")
+    for name, help_text in (
+            ("evaluate", "cross-validated ablation: BM25, vectors, hybrid, + neural, + XGBoost, + both"),
+            ("train", "the same cross-validation, then train and save the served models")):
+        p = sub.add_parser(name, help=help_text)
+        add_common_arguments(p)
+        p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
+        p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
+        p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
+        p.add_argument("--depth", type=int, default=200, help="recall candidates re-ranked per query")
+        p.add_argument("--folds", type=int, default=5)
+        p.add_argument("--no-neural", action="store_true", help="leave the neural scorer out (faster)")
+        p.add_argument("--json", help="write the figures here too")
+        p.add_argument("--report", help="HTML report path (default: in the data directory)")
+        p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
+        if name == "train":
+            p.add_argument("--combine", choices=("auto", "feature", "blend", "none"), default="auto",
+                           help="how the served ranker uses the neural score: auto = best in cross-validation")
+        if name == "evaluate":
+            p.add_argument("--fusion-grid", action="store_true",
+                           help="instead: every fusion setting on recall only, tuned on half the queries")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     return cmd_train(args) if args.command == "train" else cmd_evaluate(args)

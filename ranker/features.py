@@ -28,6 +28,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "vector_cosine",
     "log_recall_rank", "log_bm25_rank", "log_vector_rank",
     "title_query_overlap", "title_coverage", "exact_phrase_in_title",
+    "query_coverage_all_fields", "query_tokens_missing", "title_trigram_overlap", "title_trigram_jaccard",
     "query_has_units", "query_units_matched", "units_conflict",
     "brand_in_query", "category_query_overlap",
     "log_price", "rating", "has_rating", "log_review_count", "log_popularity", "in_stock",
@@ -85,6 +86,19 @@ def _unit_kind(token: str) -> str:
     return token.lstrip("#0123456789.e-+") or "#"
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def char_trigrams(text: str) -> set[str]:
+    """Character trigrams of each word, padded ('#toilet#' -> '#to', 'toi', ...): they
+    still match when a shopper misspells ('toliet') or splits a compound ('hand saw')."""
+    grams = set()
+    for word in _WORD.findall(text.lower()):
+        padded = f"#{word}#"
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
 # --- ragged token bags --------------------------------------------------------------------
 
 
@@ -108,6 +122,15 @@ class TokenBags:
             indptr.append(len(indices))
         return cls(np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int64),
                    np.array(counts, dtype=np.float32))
+
+    @classmethod
+    def union(cls, bags: list[TokenBags], vocabulary_size: int) -> TokenBags:
+        """Per product, the distinct tokens of any of `bags` (counts set to 1)."""
+        products = len(bags[0].indptr) - 1
+        rows = np.concatenate([np.repeat(np.arange(products), np.diff(b.indptr)) for b in bags])
+        keys = np.unique(rows * vocabulary_size + np.concatenate([b.indices for b in bags]))
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(keys // vocabulary_size, minlength=products))))
+        return cls(indptr.astype(np.int64), keys % vocabulary_size, np.ones(len(keys), dtype=np.float32))
 
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         return self.indptr[rows + 1] - self.indptr[rows]
@@ -183,6 +206,9 @@ class ProductTable:
         self.fields = {path: FieldBM25(b, len(self.vocabulary)) for path, b in bags.items()}
         self.title_tokens = self.fields["title"].bags
         self.category_tokens = self.fields["category.text"].bags
+        self.any_field_tokens = TokenBags.union([f.bags for f in self.fields.values()], len(self.vocabulary))
+        self.trigram_vocabulary: dict[str, int] = {}
+        self.title_trigrams = TokenBags.build((char_trigrams(p["title"]) for p in products), self.trigram_vocabulary)
         self.unit_vocabulary: dict[str, int] = {}
         unit_sets = [unit_tokens(" ".join([p["title"], *map(str, p.get("attributes", {}).values())])) for p in products]
         self.units = TokenBags.build(unit_sets, self.unit_vocabulary)
@@ -209,9 +235,7 @@ class ProductTable:
             if analyzer not in ids_by_analyzer:
                 ids_by_analyzer[analyzer] = self.token_ids(self.analyze(query, path), self.vocabulary)
             scores[path] = field.scores(rows, ids_by_analyzer[analyzer])
-        boosted = np.stack([self.definition.search_fields[p] * scores[p] for p in self.fields])
-        best = boosted.max(axis=0)
-        scores["combined"] = best + self.definition.tie_breaker * (boosted.sum(axis=0) - best)
+        scores["combined"] = combine_field_scores(self.definition, scores)
         return scores
 
     def affinity(self, values: dict[str, float], vocabulary: dict[str, int], codes: np.ndarray,
@@ -224,6 +248,14 @@ class ProductTable:
 
     def token_ids(self, tokens: Iterable[str], vocabulary: dict[str, int]) -> np.ndarray:
         return np.array(sorted({vocabulary[t] for t in tokens if t in vocabulary}), dtype=np.int64)
+
+
+def combine_field_scores(definition: IndexDefinition, scores: dict[str, np.ndarray]) -> np.ndarray:
+    """Combined BM25 as the mapping's best_fields multi_match computes it: the best boosted
+    field plus tie_breaker times the other boosted fields."""
+    boosted = np.stack([boost * scores[path] for path, boost in definition.search_fields.items()])
+    best = boosted.max(axis=0)
+    return best + definition.tie_breaker * (boosted.sum(axis=0) - best)
 
 
 def _codes(values: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
@@ -284,6 +316,15 @@ def compute_features(query: str, query_vector: np.ndarray, candidates: Candidate
     overlap = table.title_tokens.count_in(rows, query_ids)
     out[:, FEATURE_INDEX["title_query_overlap"]] = overlap / max(1, len(query_tokens))
     out[:, FEATURE_INDEX["title_coverage"]] = overlap / np.maximum(title_lengths, 1.0)
+    covered = table.any_field_tokens.count_in(rows, query_ids)
+    out[:, FEATURE_INDEX["query_coverage_all_fields"]] = covered / max(1, len(query_tokens))
+    out[:, FEATURE_INDEX["query_tokens_missing"]] = len(query_tokens) - covered
+    query_grams = char_trigrams(query)
+    if query_grams:
+        shared = table.title_trigrams.count_in(rows, table.token_ids(query_grams, table.trigram_vocabulary))
+        out[:, FEATURE_INDEX["title_trigram_overlap"]] = shared / len(query_grams)
+        out[:, FEATURE_INDEX["title_trigram_jaccard"]] = shared / (
+            len(query_grams) + table.title_trigrams.lengths(rows) - shared)
     phrase = " ".join(query.lower().split())
     if phrase:
         out[:, FEATURE_INDEX["exact_phrase_in_title"]] = np.strings.find(table.title_lower[rows], phrase) >= 0
@@ -323,11 +364,58 @@ def compute_features(query: str, query_vector: np.ndarray, candidates: Candidate
     return out
 
 
-def features_for(reader: Any, table: ProductTable, query: str, query_vector: np.ndarray,
-                 candidates: Candidates, profile: ShopperProfile | None = None) -> np.ndarray:
-    """Gather the inputs (BM25 per field for exactly these candidates, from the table;
-    their vectors, from the reader) and compute the features: the one call training and
-    serving both make."""
-    ordinals = np.array([table.ord_by_id[i] for i in candidates.ids], dtype=np.int64)
-    return compute_features(query, query_vector, candidates, table, table.text_scores(query, ordinals),
-                            np.asarray(reader.vectors[ordinals]), reader.definition, profile)
+@dataclass
+class FeatureInputs:
+    """What `compute_features` needs besides the query, for one candidate list."""
+
+    table: ProductTable
+    text_scores: dict[str, np.ndarray]  # BM25 per search field and "combined", in candidate order
+    vectors: np.ndarray  # the candidates' unit vectors, in candidate order
+
+
+class GenerationFeatures:
+    """Embedded backend: one `ProductTable` over the whole generation, built once; BM25 per
+    field from its token bags, vectors from the reader's matrix."""
+
+    def __init__(self, reader: Any, table: ProductTable):
+        self.reader = reader
+        self.table = table
+        self.definition = reader.definition
+
+    def inputs(self, query: str, ids: list[str]) -> FeatureInputs:
+        ordinals = np.array([self.table.ord_by_id[i] for i in ids], dtype=np.int64)
+        return FeatureInputs(self.table, self.table.text_scores(query, ordinals), np.asarray(self.reader.vectors[ordinals]))
+
+
+class RequestFeatures:
+    """Search-cluster backend: no process holds every product, so one request per query
+    returns the candidates' per-field BM25 (the cluster's own scores, as named queries),
+    their products and vectors; a `ProductTable` over just those candidates gives the rest
+    (tokens, units, brand, product signals). The query is analysed locally with the
+    analyzers derived from the same mapping."""
+
+    def __init__(self, reader: Any, analyze: Callable[..., list[str]]):
+        self.reader = reader
+        self.analyze = analyze
+        self.definition = reader.definition
+
+    def inputs(self, query: str, ids: list[str]) -> FeatureInputs:
+        found = self.reader.feature_documents(query, ids)  # id -> (product, vector, {field: score})
+        dim = self.definition.dimension
+        # a candidate deleted since recall keeps its place with empty values (it is then shown by nobody)
+        entries = [found.get(i) or ({"id": i, "title": ""}, np.zeros(dim, np.float32), {}) for i in ids]
+        table = ProductTable([e[0] for e in entries], self.analyze, self.definition)
+        scores = {path: np.array([e[2].get(path, 0.0) for e in entries], dtype=np.float32)
+                  for path in self.definition.search_fields}
+        scores["combined"] = combine_field_scores(self.definition, scores)
+        return FeatureInputs(table, scores, np.stack([e[1] for e in entries]).astype(np.float32))
+
+
+def features_for(source: GenerationFeatures | RequestFeatures, query: str, query_vector: np.ndarray,
+                 candidates: Candidates, profile: ShopperProfile | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gather the inputs from the backend's feature source and compute the features: the
+    one call training and serving both make. Returns (features, the candidates' vectors)."""
+    inputs = source.inputs(query, candidates.ids)
+    features = compute_features(query, query_vector, candidates, inputs.table, inputs.text_scores, inputs.vectors,
+                                source.definition, profile)
+    return features, inputs.vectors

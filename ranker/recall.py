@@ -22,7 +22,7 @@ MODES = ("hybrid", "bm25", "vector")
 FUSION_METHODS = ("rrf", "weighted")
 MIN_RECALL_DEPTH = 100
 MAX_RECALL_DEPTH = 1_000
-RERANK_DEPTH = 100  # fused candidates the learned model re-scores per query (docs/ranking.md)
+RERANK_DEPTH = 100  # fused candidates re-scored by a model whose meta does not say (docs/ranking.md)
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
                  "review_count", "image_url", "attributes")
 
@@ -57,6 +57,7 @@ class Candidate:
     vector_score: float | None = None
     fused_score: float | None = None
     model_score: float | None = None
+    model_scores: dict[str, float] | None = None  # each model's own score (xgboost, neural)
     feature_row: np.ndarray | None = None  # the ranker's features, in FEATURE_NAMES order
 
     def features(self) -> dict[str, float]:
@@ -68,7 +69,7 @@ class Candidate:
                                "bm25": {"rank": self.bm25_rank, "score": self.bm25_score},
                                "vector": {"rank": self.vector_rank, "score": self.vector_score}}
         if self.model_score is not None and self.feature_row is not None:
-            out["model"] = {"xgboost": self.model_score}
+            out["model"] = {**(self.model_scores or {}), "final": self.model_score}
             out["features"] = self.features()
         return out
 
@@ -124,9 +125,15 @@ class HybridSearcher:
         self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
         self.feature_log = feature_log  # a ranker.feature_log.FeatureLog, or None
 
-    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate]) -> list[Candidate]:
-        """The learned model orders the top RERANK_DEPTH fused candidates; the rest follow."""
-        head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
+    def rerank_depth(self, request: SearchRequest) -> int:
+        """Candidates the learned model orders: as many as it was trained and evaluated on."""
+        if self.ranker is None or not request.rerank or request.mode != "hybrid":
+            return 0
+        return getattr(self.ranker, "depth", RERANK_DEPTH)
+
+    def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], depth: int) -> list[Candidate]:
+        """The learned model orders the top `depth` fused candidates; the rest follow."""
+        head, tail = candidates[:depth], candidates[depth:]
         if not head:
             return candidates
         result = self.ranker.rerank(query, vector, [c.id for c in head],
@@ -138,6 +145,7 @@ class HybridSearcher:
             candidate.fused_score, candidate.model_score = candidate.score, float(result.scores[n])
             candidate.score = candidate.model_score
             candidate.feature_row = result.features[n]
+            candidate.model_scores = {name: float(s[n]) for name, s in result.model_scores.items()}
             ordered.append(candidate)
         floor = float(result.scores.min()) if len(result.scores) else 0.0
         for candidate in tail:  # below every re-ranked candidate, in recall order
@@ -161,7 +169,8 @@ class HybridSearcher:
 
     def _recall_and_summary(self, request: SearchRequest, depth: int) -> tuple[list[Candidate], MatchSummary]:
         server_side = getattr(self.reader, "hybrid_search", None)
-        if request.mode == "hybrid" and server_side is not None:
+        rerank_depth = self.rerank_depth(request)
+        if request.mode == "hybrid" and server_side is not None and not rerank_depth:
             # OpenSearch fuses in its search pipeline and counts and facets in the same request.
             method = (request.fusion or self.fusion).method
             hits, summary = server_side(request.query, self.encoder.encode_query(request.query), depth,
@@ -169,14 +178,14 @@ class HybridSearcher:
             return [Candidate(h.id, h.score) for h in hits], summary
         candidates, vector, query_vector = self.recall(request.query, depth, request.filters, request.mode,
                                                        request.fusion)
-        if self.ranker is not None and request.rerank and query_vector is not None and request.mode == "hybrid":
-            candidates = self.rerank(request.query, query_vector, candidates)
+        if rerank_depth and query_vector is not None:
+            candidates = self.rerank(request.query, query_vector, candidates, rerank_depth)
         text = request.query if request.mode != "vector" else ""
         return candidates, self.reader.match_summary(text, [h.id for h in vector], request.filters)
 
     def search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
-        depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k))
+        depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k, self.rerank_depth(request)))
         candidates, summary = self._recall_and_summary(request, depth)
         page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}

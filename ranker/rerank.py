@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from ranker.features import FEATURE_NAMES, Candidates, ProductTable, features_for
+from ranker.features import FEATURE_NAMES, Candidates, GenerationFeatures, RequestFeatures, features_for
+from ranker.neural import NeuralScorerSession
 
 
 def latest_model(data_dir: Path) -> Path | None:
@@ -29,22 +29,30 @@ class Reranked:
     ids: list[str]
     scores: np.ndarray
     features: np.ndarray  # rows in the new order
+    model_scores: dict[str, np.ndarray]  # each model's own score, rows in the new order
 
 
 class LearnedRanker:
-    def __init__(self, model_path: Path, reader: Any, table: ProductTable):
-        """`table` is the generation's feature table (built once per generation, shared
-        across model versions)."""
+    def __init__(self, model_path: Path, source: GenerationFeatures | RequestFeatures):
+        """`source` gives the candidates' feature inputs: the generation's feature table
+        (embedded; built once per generation, shared across model versions) or one request
+        per query to the cluster (OpenSearch)."""
         meta_path = model_path.with_name(model_path.stem + ".meta.json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         if meta.get("features", list(FEATURE_NAMES)) != list(FEATURE_NAMES):
             raise ValueError(f"{model_path.name} was trained on other features; retrain it (python -m ranker train)")
+        self.path = model_path
         self.version = meta.get("version", model_path.stem)
         self.model = xgb.Booster()
         self.model.load_model(model_path)
         self.model.set_param({"nthread": 1})
-        self.reader = reader
-        self.table = table
+        self.combine = meta.get("combine")
+        self.blend_weight = float(meta.get("blend_weight") or 0.0)
+        self.neural = NeuralScorerSession(model_path.with_name(meta["neural"])) if meta.get("neural") else None
+        if self.combine not in (None, "feature", "blend") or (self.combine and self.neural is None):
+            raise ValueError(f"{meta_path.name}: combine {self.combine!r} needs a neural model file")
+        self.depth = int(meta.get("depth", 100))  # candidates it was evaluated on; serving re-ranks as many
+        self.source = source
 
     def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],
                vector_ranks: list[float | None]) -> Reranked:
@@ -55,7 +63,16 @@ class LearnedRanker:
             np.array([np.nan if r is None else r for r in bm25_ranks], dtype=np.float64),
             np.array([np.nan if r is None else r for r in vector_ranks], dtype=np.float64),
         )
-        features = features_for(self.reader, self.table, query, vector, candidates)
-        scores = self.model.inplace_predict(features)
+        features, vectors = features_for(self.source, query, vector, candidates)
+        model_scores = {}
+        if self.neural is not None:
+            model_scores["neural"] = self.neural.score(vector, vectors, features)
+        if self.combine == "feature":
+            model_scores["xgboost"] = self.model.inplace_predict(np.hstack([features, model_scores["neural"][:, None]]))
+            scores = model_scores["xgboost"]
+        else:
+            model_scores["xgboost"] = self.model.inplace_predict(features)
+            scores = model_scores["xgboost"] + self.blend_weight * model_scores.get("neural", 0.0)
         order = np.argsort(-scores, kind="stable")
-        return Reranked([ids[i] for i in order], scores[order], features[order])
+        return Reranked([ids[i] for i in order], scores[order], features[order],
+                        {name: s[order] for name, s in model_scores.items()})

@@ -10,7 +10,9 @@ candidate is labelled 0, not relevant — the usual, slightly pessimistic assump
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import xgboost as xgb
 from tqdm import tqdm
 
 from indexer.store.base import Filters
-from ranker.features import Candidates, ProductTable, features_for
+from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for
 from ranker.fusion import blend_scores
 from ranker.metrics import gain
 from ranker.recall import FusionConfig, fuse
@@ -35,6 +37,8 @@ class QueryRows:
     bm25_ids: list[str]
     vector_ids: list[str]
     fused_ids: list[str]
+    ordinals: np.ndarray  # the candidates' rows in the product and vector tables
+    query_vector: np.ndarray
 
 
 @dataclass
@@ -57,6 +61,7 @@ class FeatureBuilder:
         self.fusion = fusion
         self.depth = depth
         self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
+        self.source = GenerationFeatures(reader, self.table)
 
     def recall(self, query: str, extra_ids: list[str] | None = None) -> Recalled:
         vector = self.encoder.encode_query(query)
@@ -79,7 +84,7 @@ class FeatureBuilder:
                         [h.id for h in bm25], [h.id for h in knn], [c.id for c in fused])
 
     def features(self, query: str, recalled: Recalled) -> np.ndarray:
-        return features_for(self.reader, self.table, query, recalled.vector, recalled.candidates)
+        return features_for(self.source, query, recalled.vector, recalled.candidates)[0]
 
     def query_rows(self, query: str, judged: dict[str, float]) -> QueryRows:
         recalled = self.recall(query, sorted(judged))
@@ -87,9 +92,10 @@ class FeatureBuilder:
         features = self.features(query, recalled)
         labels = np.array([gain(judged[i]) if i in judged else 0.0 for i in candidates.ids], dtype=np.float32)
         in_recall = ~np.isnan(candidates.recall_rank)
+        ordinals = np.array([self.table.ord_by_id[i] for i in candidates.ids], dtype=np.int64)
         return QueryRows(query, candidates.ids, features, labels, in_recall,
                          np.array([i in judged for i in candidates.ids]), recalled.bm25_ids, recalled.vector_ids,
-                         recalled.fused_ids)
+                         recalled.fused_ids, ordinals, recalled.vector)
 
 
 def build_dataset(builder: FeatureBuilder, judgments: dict[str, dict[str, float]], queries: list[str]) -> list[QueryRows]:
@@ -140,7 +146,7 @@ def judged_view(r: QueryRows, fusion: FusionConfig | None = None) -> QueryRows:
     features[:, FEATURE_INDEX["log_vector_rank"]] = np.log1p(_ranks(cosine))
     features[:, FEATURE_INDEX["log_recall_rank"]] = np.log1p(_ranks(fused))
     return QueryRows(r.query, [r.ids[i] for i in judged], features, r.labels[judged], r.in_recall[judged],
-                     r.judged[judged], [], [], [])
+                     r.judged[judged], [], [], [], r.ordinals[judged], r.query_vector)
 
 
 def _matrix(rows: list[QueryRows]) -> xgb.DMatrix:
@@ -165,22 +171,171 @@ def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
     return model.inplace_predict(features)
 
 
-def cross_validated_scores(rows: list[QueryRows], folds: int = 5, params: dict[str, Any] | None = None,
-                           progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[xgb.Booster]]:
-    """Scores for every query from the fold model that never saw it: for its recall
-    candidates (retrieval task) and for its judged products as their own list (re-ranking)."""
-    scores: dict[str, np.ndarray] = {}
-    judged_scores: dict[str, np.ndarray] = {}
-    models = []
-    for fold in tqdm(range(folds), desc="cross-validation", unit="fold", disable=None if progress else True):
+NEURAL_FEATURE = "neural_score"
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+def with_neural(r: QueryRows, neural_scores: np.ndarray) -> QueryRows:
+    """The rows with the neural score as one more feature column (the stacked model's input)."""
+    return replace(r, features=np.hstack([r.features, neural_scores[:, None].astype(np.float32)]))
+
+
+def mean_ndcg10(rows: list[QueryRows], scores: list[np.ndarray]) -> float:
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    total = 0.0
+    for r, s in zip(rows, scores, strict=True):
+        ideal = (np.sort(r.labels)[::-1][:10] * discounts[: min(10, len(r.labels))]).sum()
+        if ideal > 0:
+            top = r.labels[np.argsort(-s, kind="stable")][:10]
+            total += float((top * discounts[: len(top)]).sum() / ideal)
+    return total / max(1, len(rows))
+
+
+def choose_blend_weight(rows: list[QueryRows], xgb_scores: list[np.ndarray], neural_scores: list[np.ndarray]) -> float:
+    """The weight w of `xgboost + w * neural` with the best nDCG@10 on `rows`."""
+    return max(BLEND_WEIGHTS, key=lambda w: mean_ndcg10(rows, [x + w * n for x, n in zip(xgb_scores, neural_scores,
+                                                                                      strict=True)]))
+
+
+@dataclass
+class CrossValidation:
+    """Held-out scores per model: model -> query -> scores, over each query's candidates
+    (`retrieval`) and over its judged products as their own list (`rerank`)."""
+
+    retrieval: dict[str, dict[str, np.ndarray]]
+    rerank: dict[str, dict[str, np.ndarray]]
+    blend_weights: list[float]
+    neural: dict[str, np.ndarray]  # out-of-fold neural scores, the stacked model's training input
+    importance: dict[str, float]  # mean gain per input over the folds' final models
+
+
+def fold_splits(rows: list[QueryRows], folds: int) -> list[tuple[list[QueryRows], list[QueryRows], list[QueryRows]]]:
+    """(train, early-stopping validation, test) per fold; the validation queries come from
+    an independent hash, so the split works for any fold count."""
+    out = []
+    for fold in range(folds):
         test = [r for r in rows if fold_of(r.query, folds) == fold]
         rest = [r for r in rows if fold_of(r.query, folds) != fold]
-        # early-stopping queries: an independent hash, so the split works for any fold count
-        valid = [r for r in rest if fold_of("valid:" + r.query, 4) == 0]
-        train = [r for r in rest if fold_of("valid:" + r.query, 4) != 0]
-        model = train_xgboost(train, valid, params)
-        models.append(model)
+        out.append(([r for r in rest if fold_of("valid:" + r.query, 4) != 0],
+                    [r for r in rest if fold_of("valid:" + r.query, 4) == 0], test))
+    return out
+
+
+def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: int = 5, neural: bool = True,
+                   progress: bool = True) -> CrossValidation:
+    """Every query is scored by models that never saw it.
+
+    The neural scorer is cross-validated first; its out-of-fold scores are then a feature of
+    the stacked XGBoost model (standard stacking: a query's neural score never comes from a
+    model trained on that query) and the other half of the learned blend, whose weight is
+    chosen on each fold's validation queries."""
+    splits = fold_splits(rows, folds)
+    judged = {r.query: judged_view(r) for r in rows}
+    cv = CrossValidation({"xgboost": {}}, {"xgboost": {}}, [], {}, {})
+    fold_models = []
+    if neural:
+        import torch
+
+        from ranker.neural_train import QueryBatch, predict_batch, train_neural
+
+        vectors = torch.from_numpy(np.array(product_vectors, dtype=np.float32))
+        cv.retrieval["neural"], cv.rerank["neural"] = {}, {}
+        for train, valid, test in tqdm(splits, desc="neural cross-validation", unit="fold",
+                                       disable=None if progress else True):
+            model = train_neural(QueryBatch.from_rows(train), QueryBatch.from_rows(valid), product_vectors,
+                                 progress=False)
+            for task, views in (("retrieval", test), ("rerank", [judged[r.query] for r in test])):
+                scores = predict_batch(model, QueryBatch.from_rows(views), vectors)
+                for r, s in zip(views, scores, strict=True):
+                    getattr(cv, task)["neural"][r.query] = s[: len(r.ids)]
+        cv.neural = cv.retrieval["neural"]
+        for name in ("xgboost + neural feature", "xgboost + neural blend"):
+            cv.retrieval[name], cv.rerank[name] = {}, {}
+
+    for train, valid, test in tqdm(splits, desc="xgboost cross-validation", unit="fold",
+                                   disable=None if progress else True):
+        model = train_xgboost(train, valid)
         for r in test:
-            scores[r.query] = predict(model, r.features)
-            judged_scores[r.query] = predict(model, judged_view(r).features)
-    return scores, judged_scores, models
+            cv.retrieval["xgboost"][r.query] = predict(model, r.features)
+            cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
+        if not neural:
+            fold_models.append(model)
+            continue
+        stacked = train_xgboost([with_neural(r, cv.neural[r.query]) for r in train],
+                                [with_neural(r, cv.neural[r.query]) for r in valid])
+        weight = choose_blend_weight(valid, [predict(model, r.features) for r in valid],
+                                     [cv.neural[r.query] for r in valid])
+        cv.blend_weights.append(weight)
+        fold_models.append(stacked)
+        for r in test:
+            for task, view in (("retrieval", r), ("rerank", judged[r.query])):
+                neural_scores = getattr(cv, task)["neural"][r.query]
+                getattr(cv, task)["xgboost + neural feature"][r.query] = predict(
+                    stacked, with_neural(view, neural_scores).features)
+                getattr(cv, task)["xgboost + neural blend"][r.query] = (
+                    getattr(cv, task)["xgboost"][r.query] + weight * neural_scores)
+    cv.importance = mean_importance(fold_models, model_inputs(neural))
+    return cv
+
+
+def model_inputs(neural_feature: bool) -> list[str]:
+    from ranker.features import FEATURE_NAMES
+
+    return [*FEATURE_NAMES, NEURAL_FEATURE] if neural_feature else list(FEATURE_NAMES)
+
+
+def mean_importance(models: list[xgb.Booster], inputs: list[str]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for model in models:
+        for key, value in model.get_score(importance_type="gain").items():
+            totals[inputs[int(key[1:])]] = totals.get(inputs[int(key[1:])], 0.0) + value / len(models)
+    return {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+@dataclass
+class ServedModels:
+    xgboost: xgb.Booster
+    neural: Any  # a ranker.neural_train.NeuralScorer, or None
+    meta: dict[str, Any]
+
+
+def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: CrossValidation,
+                        combine: str | None) -> ServedModels:
+    """The models `/search` loads, trained on every query (a tenth held out for early
+    stopping). `combine`: "feature" (the neural score is an XGBoost input; trained on the
+    out-of-fold neural scores, as in cross-validation), "blend" (xgboost + w * neural, w the
+    median of the folds' choices) or None (XGBoost alone)."""
+    train = [r for r in rows if fold_of(r.query, 10) != 0]
+    valid = [r for r in rows if fold_of(r.query, 10) == 0]
+    neural = None
+    if combine is not None:
+        from ranker.neural_train import QueryBatch, train_neural
+
+        neural = train_neural(QueryBatch.from_rows(train), QueryBatch.from_rows(valid), product_vectors)
+    if combine == "feature":
+        model = train_xgboost([with_neural(r, cv.neural[r.query]) for r in train],
+                              [with_neural(r, cv.neural[r.query]) for r in valid])
+    else:
+        model = train_xgboost(train, valid)
+    inputs = model_inputs(combine == "feature")
+    meta = {"features": model_inputs(False), "inputs": inputs, "combine": combine,
+            "blend_weight": float(np.median(cv.blend_weights)) if combine == "blend" else None,
+            "trees": model.num_boosted_rounds(), "xgboost": xgb.__version__,
+            "feature_importance_gain": mean_importance([model], inputs)}
+    return ServedModels(model, neural, meta)
+
+
+def save_served_models(out_dir: Path, version: str, served: ServedModels, meta: dict[str, Any]) -> Path:
+    """Neural graph and meta first, the XGBoost file last and atomically: a server that
+    sees `xgb-<version>.json` (what it looks for) sees everything that goes with it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if served.neural is not None:
+        from ranker.neural_train import export_onnx
+
+        export_onnx(served.neural, out_dir / f"neural-{version}.onnx")
+        meta = {**meta, "neural": f"neural-{version}.onnx"}
+    (out_dir / f"xgb-{version}.meta.json").write_text(json.dumps(meta, indent=2))
+    tmp = out_dir / f".xgb-{version}.tmp.json"  # the extension picks the format: keep .json
+    served.xgboost.save_model(tmp)
+    tmp.replace(out_dir / f"xgb-{version}.json")
+    return out_dir / f"xgb-{version}.json"

@@ -83,6 +83,7 @@ class Cluster:
     aliases: dict[str, set[str]] = field(default_factory=dict)
     pipelines: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (group, method, path)
+    searches: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (query parameters, body)
     violations: list[str] = field(default_factory=list)
     down: bool = False  # while True every request fails as an unreachable cluster's would
 
@@ -118,6 +119,8 @@ class SpecConnection(Connection):
             if name not in operation.query_params:
                 CLUSTER.violations.append(f"{operation.operation_group}: query parameter {name!r} is not in the spec")
         payload = _decode(body)
+        if operation.operation_group == "search":
+            CLUSTER.searches.append((query, payload))
         if payload is not None:
             if operation.body is None:
                 CLUSTER.violations.append(f"{operation.operation_group}: sends a body the spec does not define")
@@ -142,6 +145,28 @@ def _decode(body: Any) -> Any:
 
 def _hit(index: str, doc_id: str) -> dict[str, Any]:
     return {"_index": index, "_id": doc_id, "_score": 1.0}
+
+
+def _ids_filter(body: dict[str, Any]) -> set[str] | None:
+    for clause in body.get("query", {}).get("bool", {}).get("filter", []):
+        if "ids" in clause:
+            return set(clause["ids"]["values"])
+    return None
+
+
+def _feature_hit(hit: dict[str, Any], source: dict[str, Any], body: dict[str, Any],
+                 query: dict[str, Any]) -> dict[str, Any]:
+    """A stand-in score per named `match`: how many query words the field's text holds
+    (0: not reported, as OpenSearch leaves out queries that did not match)."""
+    scores = {}
+    for clause in body["query"]["bool"].get("should", []):
+        ((path, spec),) = clause["match"].items()
+        text = str(source.get(path, source.get(path.split(".")[0], ""))).lower()
+        score = float(sum(word in text.split() for word in spec["query"].lower().split()))
+        if score:
+            scores[spec["_name"]] = score
+    named = scores if query.get("include_named_queries_score") == "true" else list(scores)
+    return {**hit, "_source": source, **({"matched_queries": named} if named else {})}
 
 
 def _respond(group: str, method: str, path: str, query: dict[str, Any], body: Any) -> tuple[int, dict[str, Any]]:
@@ -193,6 +218,10 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
     if group == "search":
         names = c.resolve(parts[0])
         hits = [_hit(n, d) for n in names for d in c.indices[n]["docs"]]
+        wanted = _ids_filter(body)
+        if wanted is not None:  # the ranking features' request: candidates only, sources, named scores
+            hits = [_feature_hit(h, c.indices[h["_index"]]["docs"][h["_id"]], body, query)
+                    for h in hits if h["_id"] in wanted]
         size = body.get("size", 10) if isinstance(body.get("size", 10), int) else 10  # invalid: already recorded
         return 200, {"took": 1, "timed_out": False, "hits": {"total": {"value": len(hits), "relation": "eq"},
                                                               "max_score": 1.0, "hits": hits[:size]},

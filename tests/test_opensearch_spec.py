@@ -110,6 +110,15 @@ def test_multi_match_uses_the_mapping_boosts() -> None:
     assert (query["type"], query["tie_breaker"]) == ("best_fields", 0.3)
 
 
+def test_feature_body_names_one_match_per_search_field() -> None:
+    body = bodies.feature_body(DEFINITION, "3/4 in. drill", ["SR-1", "SR-2"])
+    check(search_validator(), body)
+    assert body["size"] == 2 and body["query"]["bool"]["filter"] == [{"ids": {"values": ["SR-1", "SR-2"]}}]
+    named = {clause["match"][path]["_name"]: path for clause in body["query"]["bool"]["should"]
+             for path in clause["match"]}
+    assert named == {path: path for path in DEFINITION.search_fields}  # a score per field, unboosted
+
+
 def test_mget_body() -> None:
     from tests.opensearch_spec import request_body_validator
 

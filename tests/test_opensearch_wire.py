@@ -125,3 +125,80 @@ def test_api_serves_503_while_the_cluster_is_down_and_recovers(wire, tmp_path: P
     assert client.get("/search?q=lamp").status_code == 503
     wire.down = False
     assert client.get("/search?q=lamp").status_code == 200
+
+
+def _save_tree_model(rankers: Path, depth: int) -> None:
+    """A real (tiny) XGBoost ranking model over the feature vector, as `ranker train` saves it."""
+    import numpy as np
+    import xgboost as xgb
+
+    from ranker.features import FEATURE_INDEX, FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+    features = rng.random((400, len(FEATURE_NAMES)), dtype=np.float32)
+    labels = (features[:, FEATURE_INDEX["bm25_title"]] > 0.5).astype(np.float32)
+    matrix = xgb.DMatrix(features, label=labels)
+    matrix.set_group([40] * 10)
+    model = xgb.train({"objective": "rank:ndcg"}, matrix, num_boost_round=5)
+    rankers.mkdir(parents=True)
+    (rankers / "xgb-1.meta.json").write_text(json.dumps({"version": "1", "features": list(FEATURE_NAMES),
+                                                          "combine": None, "depth": depth}))
+    model.save_model(rankers / "xgb-1.json")
+
+
+def test_learned_ranking_on_opensearch_gets_field_scores_from_named_queries(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path) -> None:
+    from ranker.recall import SearchRequest
+    from web.serving import OpenSearchState
+
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    _save_tree_model(tmp_path / "rankers", depth=60)
+    searcher = OpenSearchState(tmp_path, models_dir).searcher()
+    assert searcher.ranker is not None and searcher.ranker.depth == 60
+    wire.searches.clear()
+    response = searcher.search(SearchRequest("gray velvet sofa", k=5, explain=True))
+    assert wire.violations == []
+    feature_requests = [body for params, body in wire.searches if params.get("include_named_queries_score") == "true"]
+    assert len(feature_requests) == 1
+    assert len(feature_requests[0]["query"]["bool"]["filter"][0]["ids"]["values"]) == 60  # the model's depth
+    for result in response.results:
+        features = result["explain"]["features"]
+        title_words = result["title"].lower().split()
+        # the fake cluster scores a field by the query words it holds; the feature must be that score
+        assert features["bm25_title"] == sum(w in title_words for w in ("gray", "velvet", "sofa"))
+        assert result["explain"]["model"]["final"] == pytest.approx(result["score"], abs=1e-6)
+    scores = [r["score"] for r in response.results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, demo_reader, demo_searcher) -> None:
+    """Same catalog, same candidates: every feature that does not come from the engine's
+    BM25 is computed identically from the cluster's documents and from the local table."""
+    import numpy as np
+
+    from indexer.backends import opensearch_reader
+    from indexer.store.base import Filters
+    from ranker.features import (
+        FEATURE_NAMES,
+        Candidates,
+        GenerationFeatures,
+        ProductTable,
+        RequestFeatures,
+        features_for,
+    )
+
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    query = "3/4 in. cordless drill 20v"
+    vector = demo_searcher.encoder.encode_query(query)
+    ids = [h.id for h in demo_reader.knn(vector, 40, Filters())]
+    ranks = np.arange(1, len(ids) + 1, dtype=np.float64)
+    candidates = Candidates(ids, ranks, ranks, ranks)
+    table = ProductTable(demo_reader.all_products(), demo_reader.analyze, demo_reader.definition)
+    local, _ = features_for(GenerationFeatures(demo_reader, table), query, vector, candidates)
+    reader = opensearch_reader()
+    remote, _ = features_for(RequestFeatures(reader, reader.analyze), query, vector, candidates)
+    engine_scores = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("bm25_")]
+    others = [i for i in range(len(FEATURE_NAMES)) if i not in engine_scores]
+    np.testing.assert_allclose(remote[:, others], local[:, others], atol=1e-5)
+    assert local[:, others].std(axis=0).sum() > 0  # the comparison is not between constants

@@ -41,11 +41,12 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
         fresh_index: Path, judgments: Path, capsys: pytest.CaptureFixture[str], demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
     out = fresh_index / "train.json"
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "3",
-                 "--depth", "50", "--json", str(out)]) == 0
+                 "--depth", "50", "--json", str(out), "--combine", "feature"]) == 0
     printed = capsys.readouterr().out
     assert "3-fold cross-validation by query" in printed
-    method_column = [line[:20].strip() for line in printed.splitlines()]
-    for method in ("bm25", "vector", "hybrid", "hybrid + xgboost"):
+    method_column = [line[:36].strip() for line in printed.splitlines()]
+    for method in ("bm25", "vector", "hybrid", "hybrid + neural", "hybrid + xgboost",
+                   "hybrid + xgboost + neural (feature)", "hybrid + xgboost + neural (blend)"):
         assert method_column.count(method) == 2  # one row per task
 
     meta = json.loads(out.read_text())
@@ -59,15 +60,54 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     assert [m.name for m in models if not m.name.endswith(".meta.json")] == [f"xgb-{meta['version']}.json"]
     assert f"report: {fresh_index / 'rankers' / ('xgb-' + meta['version'] + '.report.html')}" in printed
 
-    from ranker.recall import FusionConfig
-    from ranker.training import FeatureBuilder, predict
+    assert meta["combine"] == "feature" and meta["inputs"] == [*FEATURE_NAMES, "neural_score"]
+    assert "neural_score" in meta["feature_importance_gain"]
 
-    model = xgb.Booster()
-    model.load_model(fresh_index / "rankers" / f"xgb-{meta['version']}.json")
+    from ranker.features import GenerationFeatures
+    from ranker.recall import FusionConfig
+    from ranker.rerank import LearnedRanker
+    from ranker.training import FeatureBuilder
+
     builder = FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=50)
+    ranker = LearnedRanker(fresh_index / "rankers" / f"xgb-{meta['version']}.json",
+                           GenerationFeatures(demo_reader, builder.table))
+    assert ranker.depth == 50 and ranker.neural is not None
     recalled = builder.recall("wireless headphones")
-    scores = predict(model, builder.features("wireless headphones", recalled))
-    assert scores.shape == (len(recalled.candidates.ids),) and np.isfinite(scores).all()
+    c = recalled.candidates
+    result = ranker.rerank("wireless headphones", recalled.vector, c.ids, list(c.bm25_rank), list(c.vector_rank))
+    assert sorted(result.ids) == sorted(c.ids) and np.isfinite(result.scores).all()
+    # stacked: the tree model's input includes the ONNX neural score, and its output is the final score
+    tree = xgb.Booster()
+    tree.load_model(fresh_index / "rankers" / f"xgb-{meta['version']}.json")
+    inputs = np.hstack([result.features, result.model_scores["neural"][:, None]])
+    np.testing.assert_allclose(tree.inplace_predict(inputs), result.scores, atol=1e-5)
+
+
+def test_neural_scorer_onnx_graph_matches_torch(demo_reader, demo_searcher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Trained in torch, served by onnxruntime: the exported graph must score as torch does,
+    with the standardization of the features inside the graph."""
+    import torch
+
+    from ranker.neural import NeuralScorerSession
+    from ranker.neural_train import QueryBatch, export_onnx, train_neural
+    from ranker.recall import FusionConfig
+    from ranker.training import FeatureBuilder
+
+    builder = FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=30)
+    products = demo_reader.all_products()
+    rows = [builder.query_rows(" ".join(p["title"].lower().split()[1:]), {p["id"]: 3.0}) for p in products[:40]]
+    model = train_neural(QueryBatch.from_rows(rows[:30]), QueryBatch.from_rows(rows[30:]), demo_reader.vectors,
+                         epochs=2, progress=False)
+    export_onnx(model, tmp_path / "neural.onnx")
+    session = NeuralScorerSession(tmp_path / "neural.onnx")
+    r = rows[35]
+    vectors = np.asarray(demo_reader.vectors[r.ordinals], dtype=np.float32)
+    with torch.no_grad():
+        expected = model(torch.tensor(r.query_vector[None]), torch.tensor(vectors),
+                         torch.zeros(1, vectors.shape[1]), torch.from_numpy(r.features)).numpy()
+    got = session.score(r.query_vector, vectors, r.features)
+    assert got.shape == (len(r.ids),) and expected.std() > 0
+    np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_judged_view_ranks_within_the_judged_list(demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +139,9 @@ def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgme
     assert status == 200 and "model" not in before["results"][0]["explain"]  # no model yet: recall order
 
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
-                 "--depth", "50"]) == 0
+                 "--depth", "50", "--combine", "blend"]) == 0
+    meta = json.loads(next((fresh_index / "rankers").glob("xgb-*.meta.json")).read_text())
+    assert meta["combine"] == "blend" and (fresh_index / "rankers" / meta["neural"]).is_file()
     deadline = time.monotonic() + 20
     while True:
         status, after = server.get("/search?q=wireless+headphones&k=5&explain=true")
@@ -109,7 +151,9 @@ def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgme
         time.sleep(0.1)
     explain = after["results"][0]["explain"]
     assert set(explain["features"]) == set(FEATURE_NAMES)
-    assert explain["model"]["xgboost"] == pytest.approx(after["results"][0]["score"], abs=1e-6)
+    model = explain["model"]
+    assert model["final"] == pytest.approx(after["results"][0]["score"], abs=1e-6)
+    assert model["final"] == pytest.approx(model["xgboost"] + meta["blend_weight"] * model["neural"], abs=1e-5)
     scores = [r["score"] for r in after["results"]]
     assert scores == sorted(scores, reverse=True)
     _, recall_order = server.get("/search?q=wireless+headphones&k=5&explain=true&rerank=false")
@@ -120,7 +164,7 @@ def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgme
 def test_feature_log_records_what_was_returned(fresh_index: Path, judgments: Path, make_server,  # type: ignore[no-untyped-def]
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
-                 "--depth", "50"]) == 0
+                 "--depth", "50", "--no-neural"]) == 0
     monkeypatch.setenv("SHOPRANK_FEATURE_LOG_RATE", "1")
     server = make_server(fresh_index, workers=2)
     returned = []
@@ -153,7 +197,9 @@ def test_a_new_model_reuses_the_loaded_generation(fresh_index: Path, judgments: 
     reader = state.searcher().reader
     assert state.searcher().ranker is None
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
-                 "--depth", "50"]) == 0
+                 "--depth", "50", "--combine", "blend"]) == 0
+    meta = json.loads(next((fresh_index / "rankers").glob("xgb-*.meta.json")).read_text())
+    assert meta["combine"] == "blend" and (fresh_index / "rankers" / meta["neural"]).is_file()
     deadline = time.monotonic() + 20
     while state.searcher().ranker is None:
         assert time.monotonic() < deadline, "the new model was never loaded"

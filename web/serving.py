@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 
@@ -24,7 +25,7 @@ from indexer.mapping import load_definition
 from indexer.store.base import BackendUnavailable
 from indexer.store.embedded import EmbeddedReader
 from ranker.feature_log import FeatureLog
-from ranker.features import ProductTable
+from ranker.features import GenerationFeatures, ProductTable, RequestFeatures
 from ranker.recall import FusionConfig, HybridSearcher
 from ranker.rerank import LearnedRanker, latest_model
 
@@ -57,9 +58,11 @@ class OpenSearchState:
     re-reads which index the alias names (for /healthz and the encoder variant) every few
     seconds, and reconnects by itself after the cluster was unreachable."""
 
-    def __init__(self, models_dir: Path, fusion: FusionConfig | None = None):
+    def __init__(self, data_dir: Path, models_dir: Path, fusion: FusionConfig | None = None):
+        self.data_dir = data_dir  # learned models live in DATA/rankers on this backend too
         self.fusion = fusion or FusionConfig()
         self._encoders = QueryEncoders(models_dir)
+        self._ranker: LearnedRanker | None = None
         self._searcher: HybridSearcher | None = None
         self._client = None  # one connection pool for the life of the worker
         self._loaded_at = 0.0
@@ -78,14 +81,27 @@ class OpenSearchState:
                 self._failed_at, self._failure = now, str(exc)
                 self._searcher = None
                 raise
-            self._searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion)
+            self._searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion,
+                                            self._current_ranker(reader), FeatureLog.from_env(self.data_dir))
             self._loaded_at = now
         return self._searcher
 
 
+    def _current_ranker(self, reader: Any) -> LearnedRanker | None:
+        """The newest model, loaded once; its feature source follows the refreshed reader."""
+        model = latest_model(self.data_dir)
+        if model is None:
+            self._ranker = None
+        elif self._ranker is None or self._ranker.path != model:
+            self._ranker = LearnedRanker(model, RequestFeatures(reader, reader.analyze))
+        else:
+            self._ranker.source = RequestFeatures(reader, reader.analyze)
+        return self._ranker
+
+
 def make_state(data_dir: Path, models_dir: Path, fusion: FusionConfig | None = None) -> ServingState | OpenSearchState:
     if backend_name() == "opensearch":
-        return OpenSearchState(models_dir, fusion)
+        return OpenSearchState(data_dir, models_dir, fusion)
     return ServingState(data_dir, models_dir, fusion)
 
 
@@ -138,7 +154,7 @@ class ServingState:
             ranker = None
             if model is not None:
                 table = table or ProductTable(reader.all_products(), reader.analyze, reader.definition)
-                ranker = LearnedRanker(model, reader, table)
+                ranker = LearnedRanker(model, GenerationFeatures(reader, table))
             searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion, ranker,
                                       FeatureLog.from_env(self.data_dir))
             self._current = Loaded(stamp, searcher, table)

@@ -70,6 +70,18 @@ def build_analyzers(definition: IndexDefinition) -> dict[str, tantivy.TextAnalyz
     return analyzers
 
 
+class LocalAnalysis:
+    """Text analysed as the mapping defines a field, in process (tantivy's analyzers): how
+    ranking features tokenize on either backend."""
+
+    def __init__(self, definition: IndexDefinition):
+        self.definition = definition
+        self.analyzers = build_analyzers(definition)
+
+    def __call__(self, text: str, field: str = "title") -> list[str]:
+        return self.analyzers[self.definition.field(field).analyzer or ""].analyze(text)
+
+
 def build_schema(definition: IndexDefinition) -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field(ORD_FIELD, indexed=True, fast=True)

@@ -38,6 +38,7 @@ from indexer.generations import GenerationError
 from indexer.mapping import IndexDefinition
 from indexer.store import opensearch_bodies as bodies
 from indexer.store.base import BackendUnavailable, FacetBucket, Filters, Hit, MatchSummary
+from indexer.store.embedded import LocalAnalysis
 
 log = logging.getLogger(__name__)
 KEEP_INDICES = 2  # the serving one and the one to roll back to
@@ -128,6 +129,7 @@ class OpenSearchReader(_Guarded):
         mapping = self._call(client.indices.get_mapping, index=self.generation)[self.generation]["mappings"]
         self.manifest = mapping.get("_meta", {}).get("shoprank", {}).get("manifest", {})
         self.encoder_variant = self.manifest.get("encoder", {}).get("variant", "int8")
+        self._analysis = LocalAnalysis(definition)
 
     @property
     def document_count(self) -> int:
@@ -165,6 +167,22 @@ class OpenSearchReader(_Guarded):
         if not text.strip() and not candidate_ids:
             return MatchSummary(total=0, facets={})
         return self._summary(self._search(bodies.summary_body(self.definition, text, candidate_ids, filters)))
+
+    def analyze(self, text: str, field: str = "title") -> list[str]:
+        return self._analysis(text, field)
+
+    def feature_documents(self, text: str, ids: list[str]) -> dict[str, tuple[dict[str, Any], np.ndarray, dict[str, float]]]:
+        """id -> (product, vector, BM25 per search field) for the candidates that still exist."""
+        if not ids:
+            return {}
+        response = self._search(bodies.feature_body(self.definition, text, ids), include_named_queries_score="true")
+        out = {}
+        for hit in response["hits"]["hits"]:
+            source = hit["_source"]
+            vector = np.asarray(source.pop(self.definition.vector_field), dtype=np.float32)
+            scores = hit.get("matched_queries") or {}
+            out[hit["_id"]] = (strip_derived(source), vector, scores if isinstance(scores, dict) else {})
+        return out
 
     def products(self, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:

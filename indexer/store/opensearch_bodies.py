@@ -127,6 +127,19 @@ def summary_body(definition: IndexDefinition, text: str, candidate_ids: Sequence
     }
 
 
+def feature_body(definition: IndexDefinition, text: str, ids: Sequence[str]) -> dict[str, Any]:
+    """The ranking features' inputs for known candidates: one named `match` per search field
+    (sent with `include_named_queries_score=true`, each hit reports every field's own BM25),
+    restricted to the candidates by an `ids` filter; `_source` includes the vector."""
+    return {
+        "size": len(ids),
+        "query": {"bool": {
+            "filter": [{"ids": {"values": list(ids)}}],
+            "should": [{"match": {path: {"query": text, "_name": path}}} for path in definition.search_fields],
+        }},
+    }
+
+
 def mget_body(ids: Sequence[str]) -> dict[str, Any]:
     return {"ids": list(ids)}
 
