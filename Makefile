@@ -6,7 +6,7 @@ DATA   ?= data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test lint bench-latency bench-reindex bench-encoder evaluate clean
+.PHONY: setup run test lint bench-latency bench-reindex bench-encoder evaluate evaluate-fusion clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-encoder: setup
 
 evaluate: setup
 	$(BIN)/python -m ranker evaluate --judgments ../shared/data/home-depot/judgments.csv --catalog ../shared/data/home-depot/products.csv
+
+evaluate-fusion: setup
+	$(BIN)/python -m ranker evaluate --fusion-grid --judgments ../shared/data/home-depot/judgments.csv --catalog ../shared/data/home-depot/products.csv
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
