@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 RELEVANT_AT = 2.5
 
 
@@ -33,6 +35,17 @@ def recall_at(ranked: Sequence[str], judgments: Mapping[str, float], k: int) -> 
     if not relevant:
         return None  # the query has nothing to recall: left out of the mean
     return len(relevant & set(ranked[:k])) / len(relevant)
+
+
+def ndcg_of_scores(gains: np.ndarray, scores: np.ndarray, k: int = 10) -> float:
+    """nDCG@k of one candidate list ordered by `scores`, from its gains: the array form
+    model selection uses (early stopping, blend weights) where ids are not at hand."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = float((np.sort(gains)[::-1][:k] * discounts[: min(k, len(gains))]).sum())
+    if ideal == 0:
+        return 0.0
+    top = gains[np.argsort(-scores, kind="stable")][:k]
+    return float((top * discounts[: len(top)]).sum()) / ideal
 
 
 def reciprocal_rank(ranked: Sequence[str], judgments: Mapping[str, float]) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ranker.metrics import ndcg_of_scores
 from ranker.neural import INPUT_NAMES, OUTPUT_NAME
 
 HIDDEN = 96
@@ -86,16 +87,8 @@ def _pairwise_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tenso
     return losses.sum() / weight.sum().clamp(min=1.0)
 
 
-def _ndcg10(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
-    discounts = 1.0 / np.log2(np.arange(2, 12))
-    total = 0.0
-    for s, y, m in zip(scores, labels, mask, strict=True):
-        s, y = s[m], y[m]
-        ideal = (np.sort(y)[::-1][:10] * discounts[: min(10, len(y))]).sum()
-        if ideal > 0:
-            top = y[np.argsort(-s, kind="stable")][:10]
-            total += (top * discounts[: len(top)]).sum() / ideal
-    return total / max(1, len(scores))
+def _mean_ndcg10(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.mean([ndcg_of_scores(y[m], s[m]) for s, y, m in zip(scores, labels, mask, strict=True)]))
 
 
 def predict_batch(model: NeuralScorer, batch: QueryBatch, product_vectors: torch.Tensor,
@@ -134,7 +127,7 @@ def train_neural(train: QueryBatch, valid: QueryBatch, product_vectors: np.ndarr
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        quality = _ndcg10(predict_batch(model, valid, vectors), valid.labels, valid.mask)
+        quality = _mean_ndcg10(predict_batch(model, valid, vectors), valid.labels, valid.mask)
         if quality > best:
             best, best_state, patience = quality, copy.deepcopy(model.state_dict()), 0
         else:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from indexer.store.base import Filters
 from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for
 from ranker.fusion import blend_scores
-from ranker.metrics import gain
+from ranker.metrics import gain, ndcg_of_scores
 from ranker.recall import FusionConfig, fuse
 
 
@@ -181,14 +181,8 @@ def with_neural(r: QueryRows, neural_scores: np.ndarray) -> QueryRows:
 
 
 def mean_ndcg10(rows: list[QueryRows], scores: list[np.ndarray]) -> float:
-    discounts = 1.0 / np.log2(np.arange(2, 12))
-    total = 0.0
-    for r, s in zip(rows, scores, strict=True):
-        ideal = (np.sort(r.labels)[::-1][:10] * discounts[: min(10, len(r.labels))]).sum()
-        if ideal > 0:
-            top = r.labels[np.argsort(-s, kind="stable")][:10]
-            total += float((top * discounts[: len(top)]).sum() / ideal)
-    return total / max(1, len(rows))
+    """Mean over the queries, counting those with no gain as 0 (as the metric itself does)."""
+    return sum(ndcg_of_scores(r.labels, s) for r, s in zip(rows, scores, strict=True)) / max(1, len(rows))
 
 
 def choose_blend_weight(rows: list[QueryRows], xgb_scores: list[np.ndarray], neural_scores: list[np.ndarray]) -> float:

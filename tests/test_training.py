@@ -205,3 +205,16 @@ def test_a_new_model_reuses_the_loaded_generation(fresh_index: Path, judgments: 
         assert time.monotonic() < deadline, "the new model was never loaded"
         time.sleep(0.05)
     assert state.searcher().reader is reader
+
+
+def test_ndcg_of_scores_agrees_with_the_id_based_metric() -> None:
+    from ranker.metrics import ndcg_at, ndcg_of_scores
+
+    rng = np.random.default_rng(1)
+    relevance = rng.choice([1.0, 1.67, 2.33, 3.0], size=30)
+    scores = rng.random(30)
+    ids = [f"p{i}" for i in range(30)]
+    ranked = [ids[i] for i in np.argsort(-scores)]
+    judged = dict(zip(ids, relevance.tolist(), strict=True))
+    assert ndcg_of_scores(relevance - 1.0, scores) == pytest.approx(ndcg_at(ranked, judged, 10))
+    assert ndcg_of_scores(np.zeros(5), np.arange(5.0)) == 0.0
