@@ -22,7 +22,6 @@ MODES = ("hybrid", "bm25", "vector")
 FUSION_METHODS = ("rrf", "weighted")
 MIN_RECALL_DEPTH = 100
 MAX_RECALL_DEPTH = 1_000
-RERANK_DEPTH = 100  # fused candidates re-scored by a model whose meta does not say (docs/ranking.md)
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
                  "review_count", "image_url", "attributes")
 
@@ -129,7 +128,7 @@ class HybridSearcher:
         """Candidates the learned model orders: as many as it was trained and evaluated on."""
         if self.ranker is None or not request.rerank or request.mode != "hybrid":
             return 0
-        return getattr(self.ranker, "depth", RERANK_DEPTH)
+        return self.ranker.depth
 
     def rerank(self, query: str, vector: np.ndarray, candidates: list[Candidate], depth: int) -> list[Candidate]:
         """The learned model orders the top `depth` fused candidates; the rest follow."""

@@ -17,6 +17,8 @@ import xgboost as xgb
 from ranker.features import FEATURE_NAMES, Candidates, GenerationFeatures, RequestFeatures, features_for
 from ranker.neural import NeuralScorerSession
 
+DEFAULT_DEPTH = 100  # for a model whose meta does not say how deep it was evaluated
+
 
 def latest_model(data_dir: Path) -> Path | None:
     """The newest `DATA/rankers/xgb-<version>.json` (versions sort by time)."""
@@ -51,7 +53,7 @@ class LearnedRanker:
         self.neural = NeuralScorerSession(model_path.with_name(meta["neural"])) if meta.get("neural") else None
         if self.combine not in (None, "feature", "blend") or (self.combine and self.neural is None):
             raise ValueError(f"{meta_path.name}: combine {self.combine!r} needs a neural model file")
-        self.depth = int(meta.get("depth", 100))  # candidates it was evaluated on; serving re-ranks as many
+        self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
         self.source = source
 
     def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],

@@ -282,7 +282,8 @@ def mean_importance(models: list[xgb.Booster], inputs: list[str]) -> dict[str, f
     totals: dict[str, float] = {}
     for model in models:
         for key, value in model.get_score(importance_type="gain").items():
-            totals[inputs[int(key[1:])]] = totals.get(inputs[int(key[1:])], 0.0) + value / len(models)
+            name = inputs[int(key[1:])]  # XGBoost names unnamed columns f0, f1, ...
+            totals[name] = totals.get(name, 0.0) + value / len(models)
     return {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
