@@ -218,3 +218,26 @@ def test_ndcg_of_scores_agrees_with_the_id_based_metric() -> None:
     judged = dict(zip(ids, relevance.tolist(), strict=True))
     assert ndcg_of_scores(relevance - 1.0, scores) == pytest.approx(ndcg_at(ranked, judged, 10))
     assert ndcg_of_scores(np.zeros(5), np.arange(5.0)) == 0.0
+
+
+def test_evaluate_writes_the_ablation_and_the_fusion_grid(fresh_index: Path, judgments: Path,  # type: ignore[no-untyped-def]
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out, report = fresh_index / "ablation.json", fresh_index / "ablation.html"
+    assert main(["evaluate", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
+                 "--depth", "40", "--no-neural", "--json", str(out), "--report", str(report)]) == 0
+    summary = json.loads(out.read_text())
+    for task in ("retrieval", "rerank"):
+        assert list(summary["results"][task]) == ["bm25", "vector", "hybrid", "hybrid + xgboost"]  # no neural asked
+        for figures in summary["results"][task].values():
+            assert set(figures) == {"ndcg@5", "ndcg@10", "mrr", "recall@100", "queries"}
+            assert 0.0 <= figures["ndcg@10"] <= 1.0 and figures["queries"] == summary["queries"]
+    assert summary["results"]["rerank"]["hybrid"]["recall@100"] == 1.0  # judged lists hold every judged product
+    assert "Feature importance" in report.read_text()
+    assert not (fresh_index / "rankers").exists()  # evaluate measures; only train saves models
+
+    grid = fresh_index / "grid.json"
+    assert main(["evaluate", "--fusion-grid", "--judgments", str(judgments), "--data-dir", str(fresh_index),
+                 "--json", str(grid)]) == 0
+    methods = json.loads(grid.read_text())["methods"]
+    assert {"bm25", "vector", "weighted bm25=0.7", "rrf k=60"} <= set(methods)
+    assert "<- best on tune" in capsys.readouterr().out
