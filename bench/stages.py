@@ -3,8 +3,10 @@
     python bench/stages.py --data-dir DIR [--queries 1000]
 
 Runs the serving code's stages one after the other on one thread, the way a server
-worker does: query encoding (no cache), BM25 top-100, k-NN top-100, fusion, count +
-facets, product lookup. Queries come from the judgments file when there is one.
+worker does: query encoding (no cache), BM25 and k-NN top-N, fusion, count + facets,
+product lookup, and, when DIR/rankers holds a trained model, its re-ranking steps
+(features, neural scorer, XGBoost). N is 100, or the model's depth when that is larger,
+as in serving. Queries come from the judgments file when there is one.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from indexer.mapping import load_definition  # noqa: E402
 from indexer.settings import models_dir, resolve_data_dir  # noqa: E402
 from indexer.store.base import Filters  # noqa: E402
 from indexer.store.embedded import EmbeddedReader  # noqa: E402
+from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for  # noqa: E402
 from ranker.recall import FusionConfig, fuse  # noqa: E402
+from ranker.rerank import LearnedRanker, latest_model  # noqa: E402
 
 
 def main() -> int:
@@ -40,18 +44,41 @@ def main() -> int:
     data_dir = resolve_data_dir(args.data_dir)
     reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
     encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1, query_cache_size=0)
-    stages: dict[str, list[float]] = {s: [] for s in ("encode", "bm25", "knn", "fuse", "count+facets", "products")}
+    model = latest_model(data_dir)
+    ranker = None
+    if model is not None:
+        table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
+        ranker = LearnedRanker(model, GenerationFeatures(reader, table))
+    depth = max(100, ranker.depth if ranker else 0)
+    names = ["encode", "bm25", "knn", "fuse"]
+    if ranker is not None:
+        names += ["features", "neural", "xgboost"]
+    stages: dict[str, list[float]] = {s: [] for s in (*names, "count+facets", "products")}
     none = Filters()
     for query in load_queries(args.catalog, args.queries):
         marks = [time.perf_counter()]
         vector = encoder.encode_query(query)
         marks.append(time.perf_counter())
-        bm25 = reader.bm25(query, 100, none)
+        bm25 = reader.bm25(query, depth, none)
         marks.append(time.perf_counter())
-        knn = reader.knn(vector, 100, none)
+        knn = reader.knn(vector, depth, none)
         marks.append(time.perf_counter())
         candidates = fuse(bm25, knn, FusionConfig())
         marks.append(time.perf_counter())
+        if ranker is not None:
+            head = candidates[:depth]
+            ranks = np.arange(1, len(head) + 1, dtype=np.float64)
+            side = [np.array([np.nan if r is None else r for r in (getattr(c, f) for c in head)], dtype=np.float64)
+                    for f in ("bm25_rank", "vector_rank")]
+            features, vectors = features_for(ranker.source, query, vector,
+                                             Candidates([c.id for c in head], ranks, *side))
+            marks.append(time.perf_counter())
+            neural = ranker.neural.score(vector, vectors, features) if ranker.neural is not None else None
+            marks.append(time.perf_counter())
+            if ranker.combine == "feature":
+                features = np.hstack([features, neural[:, None]])
+            ranker.model.inplace_predict(features)
+            marks.append(time.perf_counter())
         reader.match_summary(query, [h.id for h in knn], none)
         marks.append(time.perf_counter())
         reader.products([c.id for c in candidates[:10]])
@@ -59,7 +86,8 @@ def main() -> int:
         for name, start, end in zip(stages, marks, marks[1:], strict=False):
             stages[name].append((end - start) * 1000)
     total = np.sum([stages[s] for s in stages], axis=0)
-    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant}, one thread")
+    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant}, one thread, "
+          f"depth {depth}, " + (f"model {ranker.version} (neural: {ranker.combine})" if ranker else "no model"))
     for name, values in [*stages.items(), ("total", list(total))]:
         print(f"{name:<13} p50 {np.percentile(values, 50):6.2f} ms   p99 {np.percentile(values, 99):6.2f} ms")
     return 0

@@ -1,9 +1,12 @@
-"""`python -m ranker evaluate`: measure recall and fusion on relevance judgments.
+"""`python -m ranker evaluate | train`: measure ranking on relevance judgments, and
+train the served models.
 
-BM25 and vector top-100 lists are computed once per query through the serving code
-(the same reader, the same query encoder); every fusion setting is then scored on them.
-Settings are chosen on one half of the queries (a stable hash split) and reported on the
-other half as well, so the chosen default is not graded on what it was tuned on.
+`evaluate` builds features for every judged query through the serving recall path and
+cross-validates every model by query, on two tasks (retrieval over the whole catalog,
+re-ranking each query's judged products); `train` runs the same, then trains and saves
+the served models. `evaluate --fusion-grid` scores every fusion setting on recall alone,
+chosen on one half of the queries (a stable hash split) and reported on the other half,
+so the chosen default is not graded on what it was tuned on.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +33,18 @@ from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
 from ranker.fusion import blend_scores
+from ranker.metrics import recall_at
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
+from ranker.training import (
+    CrossValidation,
+    FeatureBuilder,
+    QueryRows,
+    build_dataset,
+    cross_validate,
+    save_served_models,
+    train_served_models,
+)
 
 DEPTH = 100
 RRF_KS = (5, 10, 20, 40, 60, 100)
@@ -126,16 +140,22 @@ def _order(ids: list[str], scores: np.ndarray) -> list[str]:
     return [ids[i] for i in np.argsort(-scores, kind="stable")]
 
 
-# ablation row -> the cross-validated model behind it (None: recall only)
+# ablation row -> the cross-validated model behind it
 MODEL_ROWS = {
     "hybrid + neural": "neural",
     "hybrid + xgboost": "xgboost",
     "hybrid + xgboost + neural (feature)": "xgboost + neural feature",
     "hybrid + xgboost + neural (blend)": "xgboost + neural blend",
 }
+# the rows `train --combine auto` may serve -> how the served ranker uses the neural score
+SERVABLE_ROWS = {
+    "hybrid + xgboost": None,
+    "hybrid + xgboost + neural (feature)": "feature",
+    "hybrid + xgboost + neural (blend)": "blend",
+}
 
 
-def ablation_runs(rows: list, cv: Any) -> dict[str, dict[str, dict[str, list[str]]]]:  # type: ignore[type-arg]
+def ablation_runs(rows: list[QueryRows], cv: CrossValidation) -> dict[str, dict[str, dict[str, list[str]]]]:
     """task -> method -> query -> ranked ids, from the held-out scores of cross-validation."""
     from ranker.features import FEATURE_INDEX
 
@@ -163,11 +183,41 @@ def ablation_runs(rows: list, cv: Any) -> dict[str, dict[str, dict[str, list[str
     return runs
 
 
-def run_ablation(args: argparse.Namespace, command: str):  # type: ignore[no-untyped-def]
-    """Recall + features for every judged query, cross-validated models, the ablation table
-    printed and written (JSON, HTML report). `train` and `evaluate` share all of it."""
-    from ranker.training import FeatureBuilder, build_dataset, cross_validate
+@dataclass
+class Ablation:
+    data_dir: Path
+    builder: FeatureBuilder
+    rows: list[QueryRows]
+    cv: CrossValidation
+    runs: dict[str, dict[str, dict[str, list[str]]]]  # task -> method -> query -> ranked ids
+    judgments: dict[str, dict[str, float]]
+    summary: dict[str, Any]  # what is printed, and written as JSON
 
+    def best_servable_row(self) -> str:
+        """The learned combination with the best cross-validated retrieval nDCG@10."""
+        retrieval = self.summary["results"]["retrieval"]
+        return max((row for row in SERVABLE_ROWS if row in retrieval), key=lambda row: retrieval[row]["ndcg@10"])
+
+    def write_report(self, path: Path, title: str, importance: dict[str, float]) -> None:
+        path.write_text(render(title, self.summary["results"],
+                               per_query_ndcg(self.runs["retrieval"]["hybrid"], self.judgments),
+                               per_query_ndcg(self.runs["retrieval"][self.best_servable_row()], self.judgments),
+                               importance))
+        print(f"report: {path}")
+
+
+def candidate_pool_recall(rows: list[QueryRows], judgments: dict[str, dict[str, float]]) -> float:
+    """Share of relevant products that recall puts among the candidates at all: the
+    ceiling of any re-ranker's recall."""
+    recalls = [recall_at([r.ids[i] for i in np.flatnonzero(r.in_recall)], judgments[r.query], len(r.ids))
+               for r in rows]
+    found = [x for x in recalls if x is not None]
+    return round(float(np.mean(found)), 4) if found else 0.0
+
+
+def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
+    """Recall + features for every judged query, cross-validated models and the ablation
+    table, printed; `train` and `evaluate` share all of it."""
     data_dir, reader, encoder, judgments, queries = open_for_judgments(args, command)
     started = time.perf_counter()
     builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)
@@ -179,6 +229,7 @@ def run_ablation(args: argparse.Namespace, command: str):  # type: ignore[no-unt
     runs_by_task = ablation_runs(rows, cv)
     results = {task: {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
                for task, methods in runs_by_task.items()}
+    pool = candidate_pool_recall(rows, judgments)
     print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
           f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")
     for task, label in (("retrieval", "retrieval over the whole catalog (unjudged = not relevant)"),
@@ -186,67 +237,49 @@ def run_ablation(args: argparse.Namespace, command: str):  # type: ignore[no-unt
         print(f"\n{label}\n{'method':<36} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
         for name, m in results[task].items():
             print(f"{name:<36} {m['ndcg@5']:>7.4f} {m['ndcg@10']:>8.4f} {m['mrr']:>7.4f} {m['recall@100']:>10.4f}")
+    print(f"\nrelevant products among the {args.depth} re-ranked candidates (the ceiling of recall): {pool:.4f}")
     if cv.blend_weights:
-        print(f"\nblend weights chosen per fold: {cv.blend_weights}")
+        print(f"blend weights chosen per fold: {cv.blend_weights}")
     summary = {"queries": len(queries), "documents": reader.document_count, "depth": args.depth,
                "folds": args.folds, "labels": "gain = relevance - 1; unjudged candidates gain 0",
-               "results": results, "blend_weights": cv.blend_weights}
-    return data_dir, builder, rows, cv, runs_by_task, judgments, summary
-
-
-def best_model_row(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """The learned combination with the best cross-validated retrieval nDCG@10."""
-    learned = [row for row in MODEL_ROWS if row in results["retrieval"] and "xgboost" in row]
-    return max(learned, key=lambda row: results["retrieval"][row]["ndcg@10"])
-
-
-def write_report(path: Path, title: str, summary: dict[str, Any], runs_by_task: dict[str, Any],
-                 judgments: dict[str, dict[str, float]], importance: dict[str, float]) -> None:
-    best = best_model_row(summary["results"])
-    path.write_text(render(title, summary["results"],
-                           per_query_ndcg(runs_by_task["retrieval"]["hybrid"], judgments),
-                           per_query_ndcg(runs_by_task["retrieval"][best], judgments), importance))
-    print(f"report: {path}")
+               "results": results, "candidate_pool_recall": pool, "blend_weights": cv.blend_weights}
+    return Ablation(data_dir, builder, rows, cv, runs_by_task, judgments, summary)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.fusion_grid:
         return cmd_fusion_grid(args)
-    data_dir, _builder, _rows, cv, runs_by_task, judgments, summary = run_ablation(args, "evaluate")
-    summary["feature_importance_gain"] = cv.importance
+    ablation = run_ablation(args, "evaluate")
+    summary = {**ablation.summary, "feature_importance_gain": ablation.cv.importance}
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
-    report = Path(args.report) if args.report else data_dir / "evaluation.report.html"
-    write_report(report, f"ShopRank evaluation: {summary['queries']:,} queries, {args.folds}-fold cross-validation",
-                 summary, runs_by_task, judgments, cv.importance)
+    ablation.write_report(Path(args.report) if args.report else ablation.data_dir / "evaluation.report.html",
+                          f"ShopRank evaluation: {summary['queries']:,} queries, {args.folds}-fold cross-validation",
+                          ablation.cv.importance)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ranker.training import save_served_models, train_served_models
-
     if args.no_neural and args.combine in ("feature", "blend"):
         raise SystemExit(f"error: --combine {args.combine} needs the neural scorer; drop --no-neural")
-    if args.no_neural:
-        args.combine = "none"
-    data_dir, builder, rows, cv, runs_by_task, judgments, summary = run_ablation(args, "train")
-    combine = None if args.combine == "none" else args.combine
+    ablation = run_ablation(args, "train")
     if args.combine == "auto":
-        best = best_model_row(summary["results"])
-        combine = "feature" if best.endswith("(feature)") else "blend" if best.endswith("(blend)") else None
-    served = train_served_models(rows, builder.reader.vectors, cv, combine)
+        combine = SERVABLE_ROWS[ablation.best_servable_row()]
+    else:
+        combine = None if args.combine == "none" else args.combine
+    served = train_served_models(ablation.rows, ablation.builder.reader.vectors, ablation.cv, combine)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    meta = {**served.meta, "version": version, "depth": args.depth, "cross_validation": summary["results"],
-            "blend_weights_cv": cv.blend_weights}
-    out_dir = data_dir / "rankers"
+    meta = {**served.meta, "version": version, "depth": args.depth, "cross_validation": ablation.summary["results"],
+            "blend_weights_cv": ablation.cv.blend_weights}
+    out_dir = ablation.data_dir / "rankers"
     model_path = save_served_models(out_dir, version, served, meta)
     print(f"\nmodel: {model_path} ({served.xgboost.num_boosted_rounds()} trees, neural: {served.meta['combine']}); "
           "top features by gain: " + ", ".join(list(served.meta["feature_importance_gain"])[:6]))
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))
-    report = Path(args.report) if args.report else out_dir / f"xgb-{version}.report.html"
-    write_report(report, f"ShopRank ranker {version}: {summary['queries']:,} queries, {args.folds}-fold "
-                 "cross-validation", summary, runs_by_task, judgments, served.meta["feature_importance_gain"])
+    ablation.write_report(Path(args.report) if args.report else out_dir / f"xgb-{version}.report.html",
+                          f"ShopRank ranker {version}: {ablation.summary['queries']:,} queries, "
+                          f"{args.folds}-fold cross-validation", served.meta["feature_importance_gain"])
     return 0
 
 

@@ -199,8 +199,12 @@ class CrossValidation:
     retrieval: dict[str, dict[str, np.ndarray]]
     rerank: dict[str, dict[str, np.ndarray]]
     blend_weights: list[float]
-    neural: dict[str, np.ndarray]  # out-of-fold neural scores, the stacked model's training input
-    importance: dict[str, float]  # mean gain per input over the folds' final models
+    importance: dict[str, float]  # mean gain per input of the folds' XGBoost models (stacked ones with neural)
+
+    @property
+    def neural(self) -> dict[str, np.ndarray]:
+        """Out-of-fold neural scores over each query's candidates: the stacked model's input."""
+        return self.retrieval["neural"]
 
 
 def fold_splits(rows: list[QueryRows], folds: int) -> list[tuple[list[QueryRows], list[QueryRows], list[QueryRows]]]:
@@ -225,7 +229,7 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
     chosen on each fold's validation queries."""
     splits = fold_splits(rows, folds)
     judged = {r.query: judged_view(r) for r in rows}
-    cv = CrossValidation({"xgboost": {}}, {"xgboost": {}}, [], {}, {})
+    cv = CrossValidation({"xgboost": {}}, {"xgboost": {}}, [], {})
     fold_models = []
     if neural:
         import torch
@@ -242,7 +246,6 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
                 scores = predict_batch(model, QueryBatch.from_rows(views), vectors)
                 for r, s in zip(views, scores, strict=True):
                     getattr(cv, task)["neural"][r.query] = s[: len(r.ids)]
-        cv.neural = cv.retrieval["neural"]
         for name in ("xgboost + neural feature", "xgboost + neural blend"):
             cv.retrieval[name], cv.rerank[name] = {}, {}
 

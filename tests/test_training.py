@@ -234,6 +234,8 @@ def test_evaluate_writes_the_ablation_and_the_fusion_grid(fresh_index: Path, jud
             assert set(figures) == {"ndcg@5", "ndcg@10", "mrr", "recall@100", "queries"}
             assert 0.0 <= figures["ndcg@10"] <= 1.0 and figures["queries"] == summary["queries"]
     assert summary["results"]["rerank"]["hybrid"]["recall@100"] == 1.0  # judged lists hold every judged product
+    # 40 candidates, so the model's top 100 is all of them: its recall is the candidates' own
+    assert summary["candidate_pool_recall"] == summary["results"]["retrieval"]["hybrid + xgboost"]["recall@100"]
     assert "Feature importance" in report.read_text()
     assert not (fresh_index / "rankers").exists()  # evaluate measures; only train saves models
 
