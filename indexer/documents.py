@@ -7,6 +7,9 @@ as searchable words, so "blue sofa" finds a sofa whose color is blue).
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from indexer.store.base import category_levels
@@ -21,3 +24,26 @@ def search_document(product: dict[str, Any]) -> dict[str, Any]:
     if product.get("attributes"):
         doc["attributes_text"] = " ".join(str(v) for v in product["attributes"].values())
     return doc
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def term_counts(products: Iterable[dict[str, Any]], search_fields: Iterable[str]) -> dict[str, int]:
+    """How often each lower-cased word occurs in the products' searchable text: the
+    dictionary query correction (ranker/spelling.py) checks words against and corrects
+    to. `search_fields` are the mapping's; a sub-field ("brand.text") reads its parent."""
+    roots = sorted({name.split(".")[0] for name in search_fields})
+    counts: Counter[str] = Counter()
+    for product in products:
+        document = search_document(product)
+        for root in roots:
+            if value := document.get(root):
+                counts.update(_WORD.findall(str(value).lower()))
+    return dict(counts)
+
+
+def merge_counts(counts: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    merged = Counter(counts)
+    merged.update(more)
+    return dict(merged)

@@ -36,6 +36,7 @@ from ranker.fusion import blend_scores
 from ranker.metrics import recall_at
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
+from ranker.spelling import query_corrector
 from ranker.training import (
     CrossValidation,
     FeatureBuilder,
@@ -95,11 +96,13 @@ def open_for_judgments(args: argparse.Namespace, command: str):  # type: ignore[
 def cmd_fusion_grid(args: argparse.Namespace) -> int:
     _data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "evaluate")
 
+    corrector = None if args.no_correct else query_corrector(reader)
     started = time.perf_counter()
     bm25, vector = {}, {}
     for query in tqdm(queries, desc="recall", unit="query", disable=None):
-        bm25[query] = reader.bm25(query, DEPTH, Filters())
-        vector[query] = reader.knn(encoder.encode_query(query), DEPTH, Filters())
+        text = corrector.correct(query) if corrector is not None else query
+        bm25[query] = reader.bm25(text, DEPTH, Filters())
+        vector[query] = reader.knn(encoder.encode_query(text), DEPTH, Filters())
     seconds = time.perf_counter() - started
 
     folds = {"tune": split_queries(queries, 0), "held_out": split_queries(queries, 1), "all": queries}
@@ -220,7 +223,7 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     table, printed; `train` and `evaluate` share all of it."""
     data_dir, reader, encoder, judgments, queries = open_for_judgments(args, command)
     started = time.perf_counter()
-    builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth)
+    builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth, correct=not args.no_correct)
     rows = build_dataset(builder, judgments, queries)
     built = time.perf_counter() - started
     cv = cross_validate(rows, reader.vectors, args.folds, neural=not args.no_neural)
@@ -230,8 +233,10 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     results = {task: {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
                for task, methods in runs_by_task.items()}
     pool = candidate_pool_recall(rows, judgments)
-    print(f"\n{len(queries):,} queries, {reader.document_count:,} products, recall depth {args.depth}, "
-          f"{args.folds}-fold cross-validation by query (features {built:.0f}s, training {validated:.0f}s)")
+    corrected = sum(builder.searched_text(q) != q for q in queries)
+    print(f"\n{len(queries):,} queries ({corrected:,} corrected), {reader.document_count:,} products, "
+          f"recall depth {args.depth}, {args.folds}-fold cross-validation by query "
+          f"(features {built:.0f}s, training {validated:.0f}s)")
     for task, label in (("retrieval", "retrieval over the whole catalog (unjudged = not relevant)"),
                         ("rerank", "re-ranking each query's judged products")):
         print(f"\n{label}\n{'method':<36} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
@@ -241,6 +246,7 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     if cv.blend_weights:
         print(f"blend weights chosen per fold: {cv.blend_weights}")
     summary = {"queries": len(queries), "documents": reader.document_count, "depth": args.depth,
+               "corrected_queries": corrected,
                "folds": args.folds, "labels": "gain = relevance - 1; unjudged candidates gain 0",
                "results": results, "candidate_pool_recall": pool, "blend_weights": cv.blend_weights}
     return Ablation(data_dir, builder, rows, cv, runs_by_task, judgments, summary)
@@ -298,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--depth", type=int, default=200, help="recall candidates re-ranked per query")
         p.add_argument("--folds", type=int, default=5)
         p.add_argument("--no-neural", action="store_true", help="leave the neural scorer out (faster)")
+        p.add_argument("--no-correct", action="store_true",
+                       help="search the queries exactly as typed (no spelling, compound or unit correction)")
         p.add_argument("--json", help="write the figures here too")
         p.add_argument("--report", help="HTML report path (default: in the data directory)")
         p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")

@@ -36,7 +36,7 @@ class FeatureLog:
         return random.random() < self.sample_rate
 
     def record(self, query: str, generation: str, model: str, filters: dict[str, Any],
-               results: list[dict[str, Any]]) -> str:
+               results: list[dict[str, Any]], corrected_query: str | None = None) -> str:
         """`results`: the returned page, each with "id" and its "features" dict. Returns the
         query id the line carries (for joining shopper events)."""
         query_id = uuid.uuid4().hex
@@ -44,6 +44,7 @@ class FeatureLog:
             "query_id": query_id,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "query": query,
+            "corrected_query": corrected_query,  # what the features were computed for, if not `query`
             "generation": generation,
             "model": model,
             "filters": filters,

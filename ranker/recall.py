@@ -7,7 +7,7 @@ give the same answers for the same index.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +17,7 @@ from indexer.store.base import Filters, Hit, MatchSummary, SearchReader
 from ranker.facets import shape_facets
 from ranker.features import FEATURE_NAMES
 from ranker.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from ranker.spelling import QueryCorrector
 
 MODES = ("hybrid", "bm25", "vector")
 FUSION_METHODS = ("rrf", "weighted")
@@ -83,6 +84,7 @@ class SearchRequest:
     fusion: FusionConfig | None = None
     explain: bool = False
     rerank: bool = True
+    correct: bool = True  # rewrite words the catalog does not know (ranker/spelling.py)
 
 
 @dataclass
@@ -93,10 +95,12 @@ class SearchResponse:
     facets: dict[str, list[dict[str, Any]]]
     took_ms: float
     generation: str
+    corrected_query: str | None = None  # what was searched, when it differs from `query`
 
     def to_json(self) -> dict[str, Any]:
-        return {"query": self.query, "total": self.total, "results": self.results, "facets": self.facets,
-                "took_ms": round(self.took_ms, 2), "generation": self.generation}
+        return {"query": self.query, "corrected_query": self.corrected_query, "total": self.total,
+                "results": self.results, "facets": self.facets, "took_ms": round(self.took_ms, 2),
+                "generation": self.generation}
 
 
 def fuse(bm25: list[Hit], vector: list[Hit], config: FusionConfig) -> list[Candidate]:
@@ -117,12 +121,19 @@ def fuse(bm25: list[Hit], vector: list[Hit], config: FusionConfig) -> list[Candi
 
 class HybridSearcher:
     def __init__(self, reader: SearchReader, encoder: QueryEncoder, fusion: FusionConfig | None = None,
-                 ranker: Any = None, feature_log: Any = None):
+                 ranker: Any = None, feature_log: Any = None, corrector: QueryCorrector | None = None):
         self.reader = reader
         self.encoder = encoder
         self.fusion = fusion or FusionConfig()
         self.ranker = ranker  # a ranker.rerank.LearnedRanker, or None: recall order
         self.feature_log = feature_log  # a ranker.feature_log.FeatureLog, or None
+        self.corrector = corrector  # None: search the words exactly as typed
+
+    def searched_text(self, request: SearchRequest) -> str:
+        """The query as recall, features and counts see it: corrected unless asked not to."""
+        if self.corrector is None or not request.correct:
+            return request.query
+        return self.corrector.correct(request.query)
 
     def rerank_depth(self, request: SearchRequest) -> int:
         """Candidates the learned model orders: as many as it was trained and evaluated on."""
@@ -184,8 +195,9 @@ class HybridSearcher:
 
     def search(self, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
+        text = self.searched_text(request)
         depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k, self.rerank_depth(request)))
-        candidates, summary = self._recall_and_summary(request, depth)
+        candidates, summary = self._recall_and_summary(replace(request, query=text), depth)
         page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
         results = []
@@ -198,7 +210,8 @@ class HybridSearcher:
             results.append(item)
         if self.feature_log is not None and page and page[0].feature_row is not None and self.feature_log.sampled():
             self.feature_log.record(request.query, self.reader.generation, self.ranker.version,
-                                    asdict(request.filters), [{"id": c.id, "features": c.features()} for c in page])
+                                    asdict(request.filters), [{"id": c.id, "features": c.features()} for c in page],
+                                    corrected_query=text if text != request.query else None)
         return SearchResponse(
             query=request.query,
             total=summary.total,
@@ -206,4 +219,5 @@ class HybridSearcher:
             facets=shape_facets(summary.facets, request.filters),
             took_ms=(time.perf_counter() - started) * 1000,
             generation=self.reader.generation,
+            corrected_query=text if text != request.query else None,
         )

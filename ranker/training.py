@@ -24,6 +24,7 @@ from ranker.features import Candidates, GenerationFeatures, ProductTable, featur
 from ranker.fusion import blend_scores
 from ranker.metrics import gain, ndcg_of_scores
 from ranker.recall import FusionConfig, fuse
+from ranker.spelling import query_corrector
 
 
 @dataclass
@@ -55,11 +56,12 @@ class Recalled:
 class FeatureBuilder:
     """Recall + features for one query, exactly as serving computes them."""
 
-    def __init__(self, reader: Any, encoder: Any, fusion: FusionConfig, depth: int):
+    def __init__(self, reader: Any, encoder: Any, fusion: FusionConfig, depth: int, correct: bool = True):
         self.reader = reader
         self.encoder = encoder
         self.fusion = fusion
         self.depth = depth
+        self.corrector = query_corrector(reader) if correct else None
         self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
         self.source = GenerationFeatures(reader, self.table)
 
@@ -86,10 +88,15 @@ class FeatureBuilder:
     def features(self, query: str, recalled: Recalled) -> np.ndarray:
         return features_for(self.source, query, recalled.vector, recalled.candidates)[0]
 
+    def searched_text(self, query: str) -> str:
+        return self.corrector.correct(query) if self.corrector is not None else query
+
     def query_rows(self, query: str, judged: dict[str, float]) -> QueryRows:
-        recalled = self.recall(query, sorted(judged))
+        """`query` as typed (the judgments' key); recall and features see it corrected."""
+        text = self.searched_text(query)
+        recalled = self.recall(text, sorted(judged))
         candidates = recalled.candidates
-        features = self.features(query, recalled)
+        features = self.features(text, recalled)
         labels = np.array([gain(judged[i]) if i in judged else 0.0 for i in candidates.ids], dtype=np.float32)
         in_recall = ~np.isnan(candidates.recall_rank)
         ordinals = np.array([self.table.ord_by_id[i] for i in candidates.ids], dtype=np.int64)

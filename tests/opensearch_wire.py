@@ -189,6 +189,10 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
         return 200, {index: {"aliases": {alias: {}}} for index in sorted(c.aliases[alias])}
     if group == "indices.get_mapping":
         return 200, {name: {"mappings": c.indices[name]["mappings"]} for name in c.resolve(parts[0])}
+    if group == "indices.put_mapping":
+        for name in c.resolve(parts[0]):
+            c.indices[name]["mappings"].update(body)  # `_meta` is replaced whole, as OpenSearch does
+        return 200, {"acknowledged": True}
     if group == "indices.delete":
         for name in c.resolve(parts[0]):
             del c.indices[name]

@@ -18,8 +18,9 @@ def search(server, **params) -> tuple[int, dict]:  # type: ignore[no-untyped-def
 def test_search_returns_the_documented_shape(server) -> None:  # type: ignore[no-untyped-def]
     status, body = search(server, q="wireless headphones", k=5)
     assert status == 200
-    assert list(body) == ["query", "total", "results", "facets", "took_ms", "generation"]
+    assert list(body) == ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation"]
     assert body["query"] == "wireless headphones"
+    assert body["corrected_query"] is None  # every word is the catalog's own
     assert len(body["results"]) == 5
     assert body["total"] >= 5
     first = body["results"][0]

@@ -58,6 +58,17 @@ def test_index_creation_body() -> None:
     assert body["mappings"]["_meta"]["shoprank"]["manifest"]["encoder"]["variant"] == "int8"
 
 
+def test_dictionary_update_body_keeps_the_rest_of_meta() -> None:
+    from tests.opensearch_spec import request_body_validator
+
+    meta = bodies.index_body(DEFINITION, {"name": "products-1"}, {"sofa": 3})["mappings"]["_meta"]
+    body = bodies.meta_update_body(meta, {"sofa": 3, "quokka": 1})
+    check(request_body_validator("indices", "indices.put_mapping"), body)
+    assert body["_meta"]["shoprank"]["vocabulary"] == {"sofa": 3, "quokka": 1}
+    assert body["_meta"]["shoprank"]["manifest"] == {"name": "products-1"}
+    assert body["_meta"]["shoprank"]["search_fields"] == DEFINITION.search_fields
+
+
 @pytest.mark.parametrize("method", ["weighted", "rrf"])
 def test_search_pipeline_bodies(method: str) -> None:
     from tests.opensearch_spec import request_body_validator

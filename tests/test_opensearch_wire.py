@@ -36,6 +36,7 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
     from indexer.encoder import TextEncoder
     from indexer.store.base import Filters
     from ranker.recall import FusionConfig, HybridSearcher, SearchRequest
+    from ranker.spelling import query_corrector
 
     data = str(tmp_path)
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", data, "-q"]) == EXIT_OK
@@ -44,6 +45,9 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
     changes.write_text(json.dumps({"id": "NEW-1", "title": "Quokka Lamp", "price": 40.0}) + "\n")
     assert main(["upsert", "--catalog", str(changes), "--data-dir", data, "-q"]) == EXIT_OK
     assert "NEW-1" in wire.indices[first[0]]["docs"]
+    vocabulary = wire.indices[first[0]]["mappings"]["_meta"]["shoprank"]["vocabulary"]
+    assert vocabulary["quokka"] == 1 and vocabulary["sofa"] > 10  # new words join the reindex's dictionary
+    assert wire.indices[first[0]]["mappings"]["_meta"]["shoprank"]["search_fields"]  # `_meta` kept whole
     capsys.readouterr()
     assert main(["delete", "--ids", "NEW-1", "missing-id", "--data-dir", data]) == EXIT_OK
     assert "NEW-1" not in wire.indices[first[0]]["docs"]
@@ -68,12 +72,19 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
                                                      fusion=FusionConfig(method=fusion)))
             assert len(response.results) == 5  # the fake matches everything: this checks plumbing only
     assert set(wire.pipelines) == {"shoprank-weighted", "shoprank-rrf"}
+    corrector = query_corrector(reader)
+    assert corrector is not None and corrector.known("quokka")
+    corrected = HybridSearcher(reader, TextEncoder(models_dir, reader.encoder_variant), corrector=corrector)
+    wire.searches.clear()
+    response = corrected.search(SearchRequest("grey sofaa", k=5))  # the demo catalog says "gray"
+    assert response.corrected_query == "gray sofa"
+    assert all("sofaa" not in json.dumps(body) for _, body in wire.searches)
 
     assert wire.violations == []
     groups = {group for group, _, _ in wire.requests}
     assert {"info", "search_pipeline.put", "indices.create", "bulk", "indices.refresh", "count",
             "indices.update_aliases", "indices.get_alias", "indices.get_mapping", "indices.get", "search",
-            "mget"} <= groups
+            "mget", "indices.put_mapping"} <= groups
 
 
 def test_the_wire_check_catches_an_undeclared_parameter(wire) -> None:  # type: ignore[no-untyped-def]

@@ -51,7 +51,10 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": {
             "Error": _ERROR,
             "SearchResponse": {"type": "object", "required": ["query", "total", "results", "facets", "took_ms"], "properties": {
-                "query": {"type": "string"}, "total": {"type": "integer"},
+                "query": {"type": "string"},
+                "corrected_query": {"type": ["string", "null"],
+                                    "description": "The words searched, when correction changed the query."},
+                "total": {"type": "integer"},
                 "results": {"type": "array", "items": _RESULT},
                 "facets": {"type": "object", "additionalProperties": {"type": "array", "items": _BUCKET}},
                 "took_ms": {"type": "number"}, "generation": {"type": "string"}}},

@@ -50,6 +50,9 @@ PARAMS: tuple[Param, ...] = (
           "Add each result's BM25 and vector rank and score and, when a learned model ranks, its score and features."),
     Param("rerank", {"type": "boolean", "default": True},
           "Order by the learned ranking model when one is trained (false: recall order)."),
+    Param("correct", {"type": "boolean", "default": True},
+          "Correct words the catalog does not know (misspellings, compounds, `18v`, `2x4`); false: search as typed. "
+          "The response's `corrected_query` says what was searched."),
 )
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
@@ -141,9 +144,10 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
                               lexical_weight=default_fusion.lexical_weight, vector_weight=default_fusion.vector_weight)
     explain = _boolean("explain", raw) if (raw := _single(args, "explain")) is not None else False
     rerank = _boolean("rerank", raw) if (raw := _single(args, "rerank")) is not None else True
+    correct = _boolean("correct", raw) if (raw := _single(args, "correct")) is not None else True
 
     return SearchRequest(
-        query=query, k=k, offset=offset, mode=mode, fusion=fusion, explain=explain, rerank=rerank,
+        query=query, k=k, offset=offset, mode=mode, fusion=fusion, explain=explain, rerank=rerank, correct=correct,
         filters=Filters(category=category, brands=brands, price_min=price_min, price_max=price_max,
                         in_stock=in_stock, attributes=tuple(sorted(attributes))),
     )

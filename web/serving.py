@@ -28,6 +28,7 @@ from ranker.feature_log import FeatureLog
 from ranker.features import GenerationFeatures, ProductTable, RequestFeatures
 from ranker.recall import FusionConfig, HybridSearcher
 from ranker.rerank import LearnedRanker, latest_model
+from ranker.spelling import QueryCorrector, query_corrector
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class OpenSearchState:
         self.fusion = fusion or FusionConfig()
         self._encoders = QueryEncoders(models_dir)
         self._ranker: LearnedRanker | None = None
+        self._corrector: tuple[tuple[str, int], QueryCorrector | None] | None = None
         self._searcher: HybridSearcher | None = None
         self._client = None  # one connection pool for the life of the worker
         self._loaded_at = 0.0
@@ -82,10 +84,19 @@ class OpenSearchState:
                 self._searcher = None
                 raise
             self._searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion,
-                                            self._current_ranker(reader), FeatureLog.from_env(self.data_dir))
+                                            self._current_ranker(reader), FeatureLog.from_env(self.data_dir),
+                                            self._current_corrector(reader))
             self._loaded_at = now
         return self._searcher
 
+
+    def _current_corrector(self, reader: Any) -> QueryCorrector | None:
+        """Rebuilt only when the index or its dictionary changed (a reindex, an upsert)."""
+        counts = reader.term_counts()
+        stamp = (reader.generation, sum(counts.values()))
+        if self._corrector is None or self._corrector[0] != stamp:
+            self._corrector = (stamp, query_corrector(reader, counts))
+        return self._corrector[1]
 
     def _current_ranker(self, reader: Any) -> LearnedRanker | None:
         """The newest model, loaded once; its feature source follows the refreshed reader."""
@@ -146,17 +157,18 @@ class ServingState:
         try:
             current = self._current
             if current is not None and current.stamp[0] == stamp[0]:
-                # only the model changed: keep the generation and its feature table
-                reader, table = current.searcher.reader, current.table
+                # only the model changed: keep the generation, its feature table and dictionary
+                reader, table, corrector = current.searcher.reader, current.table, current.searcher.corrector
             else:
                 reader, table = EmbeddedReader(current_generation_dir(self.data_dir), load_definition()), None
+                corrector = query_corrector(reader)
             model = latest_model(self.data_dir)
             ranker = None
             if model is not None:
                 table = table or ProductTable(reader.all_products(), reader.analyze, reader.definition)
                 ranker = LearnedRanker(model, GenerationFeatures(reader, table))
             searcher = HybridSearcher(reader, self._encoders.get(reader.encoder_variant), self.fusion, ranker,
-                                      FeatureLog.from_env(self.data_dir))
+                                      FeatureLog.from_env(self.data_dir), corrector)
             self._current = Loaded(stamp, searcher, table)
             log.info("event=generation_loaded generation=%s documents=%d ranker=%s", reader.generation,
                      reader.document_count, ranker.version if ranker else None)

@@ -26,7 +26,7 @@ import numpy as np
 import tantivy
 from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
 
-from indexer.documents import search_document
+from indexer.documents import search_document, term_counts
 from indexer.mapping import IndexDefinition, MappingError
 from indexer.store.base import FacetBucket, Filters, Hit, MatchSummary
 from indexer.store.filter_columns import FilterColumns
@@ -303,6 +303,10 @@ class EmbeddedReader:
 
     def all_products(self) -> list[dict[str, Any]]:
         return self._products
+
+    def term_counts(self) -> dict[str, int]:
+        """The generation's searchable words and their counts (query correction's dictionary)."""
+        return term_counts(self._products, self.definition.search_fields)
 
 
 def price_ranges(edges: tuple[float, ...]) -> list[dict[str, float]]:

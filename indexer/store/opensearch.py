@@ -34,6 +34,7 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from indexer.documents import merge_counts, term_counts
 from indexer.generations import GenerationError
 from indexer.mapping import IndexDefinition
 from indexer.store import opensearch_bodies as bodies
@@ -127,7 +128,9 @@ class OpenSearchReader(_Guarded):
         aliased = self._call(client.indices.get_alias, name=self.alias)
         self.generation = sorted(aliased)[-1]
         mapping = self._call(client.indices.get_mapping, index=self.generation)[self.generation]["mappings"]
-        self.manifest = mapping.get("_meta", {}).get("shoprank", {}).get("manifest", {})
+        meta = mapping.get("_meta", {}).get("shoprank", {})
+        self.manifest = meta.get("manifest", {})
+        self.vocabulary: dict[str, int] = meta.get("vocabulary", {})
         self.encoder_variant = self.manifest.get("encoder", {}).get("variant", "int8")
         self._analysis = LocalAnalysis(definition)
 
@@ -170,6 +173,10 @@ class OpenSearchReader(_Guarded):
 
     def analyze(self, text: str, field: str = "title") -> list[str]:
         return self._analysis(text, field)
+
+    def term_counts(self) -> dict[str, int]:
+        """Kept in the index's `_meta` by reindex and upsert; empty for an older index."""
+        return self.vocabulary
 
     def feature_documents(self, text: str, ids: list[str]) -> dict[str, tuple[dict[str, Any], np.ndarray, dict[str, float]]]:
         """id -> (product, vector, BM25 per search field) for the candidates that still exist."""
@@ -255,7 +262,9 @@ class OpenSearchAdmin(_Guarded):
     def publish(self, products: Sequence[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]) -> str:
         name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{int(time.time() * 1000) % 1000:03d}"
         manifest = {**manifest, "name": name, "documents": len(products)}
-        self._call(self.client.indices.create, index=name, body=bodies.index_body(self.definition, manifest))
+        vocabulary = term_counts(products, self.definition.search_fields)
+        self._call(self.client.indices.create, index=name,
+                   body=bodies.index_body(self.definition, manifest, vocabulary))
         try:
             _indexed, _ = self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
             self._call(self.client.indices.refresh, index=name)
@@ -281,8 +290,20 @@ class OpenSearchAdmin(_Guarded):
 
     def upsert(self, products: Sequence[dict[str, Any]], vectors: np.ndarray) -> int:
         done, _ = self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
+        self._add_words(products)
         self._call(self.client.indices.refresh, index=self.alias)
         return done
+
+    def _add_words(self, products: Sequence[dict[str, Any]]) -> None:
+        """New words join the dictionary, so a new brand is searched as typed, never
+        "corrected" away. Deleted products' words stay: a stale word only means one
+        misspelling that is not corrected until the next reindex."""
+        for index, found in self._call(self.client.indices.get_mapping, index=self.alias).items():
+            meta = found["mappings"].get("_meta", {})
+            vocabulary = merge_counts(meta.get("shoprank", {}).get("vocabulary", {}),
+                                      term_counts(products, self.definition.search_fields))
+            self._call(self.client.indices.put_mapping, index=index,
+                       body=bodies.meta_update_body(meta, vocabulary))
 
     def delete(self, ids: Sequence[str]) -> set[str]:
         """Returns the ids that were not in the index."""

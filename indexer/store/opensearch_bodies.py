@@ -22,11 +22,20 @@ from indexer.store.embedded import price_ranges
 PIPELINE_FILES = {"weighted": "search-pipeline-weighted.json", "rrf": "search-pipeline-rrf.json"}
 
 
-def index_body(definition: IndexDefinition, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The mapping file as it is, plus this generation's manifest in `_meta`."""
+def index_body(definition: IndexDefinition, manifest: dict[str, Any],
+               vocabulary: dict[str, int] | None = None) -> dict[str, Any]:
+    """The mapping file as it is, plus this generation's manifest and the catalog's word
+    counts (query correction's dictionary, which a client cannot cheaply read back from
+    the index itself) in `_meta`."""
     body = copy.deepcopy(definition.body)
     body["mappings"]["_meta"]["shoprank"]["manifest"] = manifest
+    body["mappings"]["_meta"]["shoprank"]["vocabulary"] = vocabulary or {}
     return body
+
+
+def meta_update_body(meta: dict[str, Any], vocabulary: dict[str, int]) -> dict[str, Any]:
+    """PUT _mapping replaces `_meta` whole: the index's own `_meta` with a new vocabulary."""
+    return {"_meta": {**meta, "shoprank": {**meta.get("shoprank", {}), "vocabulary": vocabulary}}}
 
 
 def pipeline_body(method: str) -> dict[str, Any]:
