@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +173,11 @@ def train_xgboost(train: list[QueryRows], valid: list[QueryRows], params: dict[s
     return model[: model.best_iteration + 1]
 
 
+def train_xgboost_rounds(rows: list[QueryRows], rounds: int, threads: int = 0) -> xgb.Booster:
+    """A fixed number of trees on every query: the served model, sized by cross-validation."""
+    return xgb.train({**XGB_PARAMS, "nthread": threads}, _matrix(rows), num_boost_round=rounds)
+
+
 def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
     """Serving-style scoring: in-place prediction, no DMatrix (much faster per query)."""
     return model.inplace_predict(features)
@@ -207,6 +212,7 @@ class CrossValidation:
     rerank: dict[str, dict[str, np.ndarray]]
     blend_weights: list[float]
     importance: dict[str, float]  # mean gain per input of the folds' XGBoost models (stacked ones with neural)
+    rounds: dict[str, list[int]] = field(default_factory=dict)  # trees each fold's early stopping kept
 
     @property
     def neural(self) -> dict[str, np.ndarray]:
@@ -259,6 +265,7 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
     for train, valid, test in tqdm(splits, desc="xgboost cross-validation", unit="fold",
                                    disable=None if progress else True):
         model = train_xgboost(train, valid)
+        cv.rounds.setdefault("xgboost", []).append(model.num_boosted_rounds())
         for r in test:
             cv.retrieval["xgboost"][r.query] = predict(model, r.features)
             cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
@@ -267,6 +274,7 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
             continue
         stacked = train_xgboost([with_neural(r, cv.neural[r.query]) for r in train],
                                 [with_neural(r, cv.neural[r.query]) for r in valid])
+        cv.rounds.setdefault("xgboost + neural feature", []).append(stacked.num_boosted_rounds())
         weight = choose_blend_weight(valid, [predict(model, r.features) for r in valid],
                                      [cv.neural[r.query] for r in valid])
         cv.blend_weights.append(weight)
@@ -306,26 +314,29 @@ class ServedModels:
 
 def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: CrossValidation,
                         combine: str | None) -> ServedModels:
-    """The models `/search` loads, trained on every query (a tenth held out for early
-    stopping). `combine`: "feature" (the neural score is an XGBoost input; trained on the
-    out-of-fold neural scores, as in cross-validation), "blend" (xgboost + w * neural, w the
-    median of the folds' choices) or None (XGBoost alone)."""
-    train = [r for r in rows if fold_of(r.query, 10) != 0]
-    valid = [r for r in rows if fold_of(r.query, 10) == 0]
+    """The models `/search` loads. XGBoost is trained on every query with as many trees as
+    the folds' early stopping kept (their median): early stopping on one small held-out
+    set is noisy (it once kept 4 trees where the folds kept 100+), and the blend weight
+    was chosen for models of the folds' size. The neural scorer holds out a tenth of the
+    queries for its early stopping. `combine`: "feature" (the neural score is an XGBoost
+    input; trained on the out-of-fold neural scores, as in cross-validation), "blend"
+    (xgboost + w * neural, w the median of the folds' choices) or None (XGBoost alone)."""
     neural = None
     if combine is not None:
         from ranker.neural_train import QueryBatch, train_neural
 
+        train = [r for r in rows if fold_of(r.query, 10) != 0]
+        valid = [r for r in rows if fold_of(r.query, 10) == 0]
         neural = train_neural(QueryBatch.from_rows(train), QueryBatch.from_rows(valid), product_vectors)
     if combine == "feature":
-        model = train_xgboost([with_neural(r, cv.neural[r.query]) for r in train],
-                              [with_neural(r, cv.neural[r.query]) for r in valid])
+        rounds = int(np.median(cv.rounds["xgboost + neural feature"]))
+        model = train_xgboost_rounds([with_neural(r, cv.neural[r.query]) for r in rows], rounds)
     else:
-        model = train_xgboost(train, valid)
+        model = train_xgboost_rounds(rows, int(np.median(cv.rounds["xgboost"])))
     inputs = model_inputs(combine == "feature")
     meta = {"features": model_inputs(False), "inputs": inputs, "combine": combine,
             "blend_weight": float(np.median(cv.blend_weights)) if combine == "blend" else None,
-            "trees": model.num_boosted_rounds(), "xgboost": xgb.__version__,
+            "trees": model.num_boosted_rounds(), "fold_trees": cv.rounds, "xgboost": xgb.__version__,
             "feature_importance_gain": mean_importance([model], inputs)}
     return ServedModels(model, neural, meta)
 

@@ -64,6 +64,8 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     assert set(meta["feature_importance_gain"]) <= set(meta["inputs"])
     assert xgb.Booster(model_file=str(fresh_index / "rankers" / f"xgb-{meta['version']}.json")).num_features() == len(
         meta["inputs"])  # the tree model was trained with the neural score as an input column
+    folds = meta["fold_trees"]["xgboost + neural feature"]
+    assert len(folds) == 3 and meta["trees"] == int(np.median(folds))  # sized by the folds, not one split
 
     from ranker.features import GenerationFeatures
     from ranker.recall import FusionConfig
