@@ -3,7 +3,7 @@
 Training and serving both call `compute_features`; it works on all candidates of a query
 at once with numpy (no Python loop per candidate). Per-product text is analysed once per
 index generation into `ProductTable`: token bags stored as ragged arrays (CSR style), so
-query-token overlap for 200 candidates is a gather, an `isin` and a `bincount`.
+query-token overlap for 200 candidates is a gather, a table lookup and a `bincount`.
 
 Personalization features are part of the vector from the start and are 0 (neutral) when
 the shopper is unknown or has no profile; the personalization work fills them.
@@ -11,6 +11,7 @@ the shopper is unknown or has no profile; the personalization work fills them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -132,6 +133,17 @@ class TokenBags:
         indptr = np.concatenate(([0], np.cumsum(np.bincount(keys // vocabulary_size, minlength=products))))
         return cls(indptr.astype(np.int64), keys % vocabulary_size, np.ones(len(keys), dtype=np.float32))
 
+    @functools.cached_property
+    def id_limit(self) -> int:
+        return int(self.indices.max()) + 1 if len(self.indices) else 0
+
+    def member(self, tokens: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+        """`np.isin(tokens, token_ids)` by a lookup table: no sort, a few µs instead of ~40
+        per call, which adds up over the dozen token lookups of every query's features."""
+        table = np.zeros(self.id_limit, dtype=bool)
+        table[token_ids[token_ids < self.id_limit]] = True
+        return table[tokens]
+
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         return self.indptr[rows + 1] - self.indptr[rows]
 
@@ -148,7 +160,7 @@ class TokenBags:
         if len(token_ids) == 0 or len(rows) == 0:
             return np.zeros(len(rows), dtype=np.float32)
         positions, segment = self.gather(rows)
-        hits = np.isin(self.indices[positions], token_ids)
+        hits = self.member(self.indices[positions], token_ids)
         return np.bincount(segment, weights=hits, minlength=len(rows)).astype(np.float32)
 
 
@@ -175,7 +187,7 @@ class FieldBM25:
             return out
         positions, segment = self.bags.gather(rows)
         tokens = self.bags.indices[positions]
-        hit = np.isin(tokens, token_ids)
+        hit = self.bags.member(tokens, token_ids)
         if not hit.any():
             return out
         tf = self.bags.counts[positions][hit]
