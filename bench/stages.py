@@ -3,7 +3,7 @@
     python bench/stages.py --data-dir DIR [--queries 1000]
 
 Runs the serving code's stages one after the other on one thread, the way a server
-worker does: query encoding (no cache), BM25 and k-NN top-N, fusion, count + facets,
+worker does: query correction, query encoding (no cache), BM25 and k-NN top-N, fusion, count + facets,
 product lookup, and, when DIR/rankers holds a trained model, its re-ranking steps
 (features, neural scorer, XGBoost). N is 100, or the model's depth when that is larger,
 as in serving. Queries come from the judgments file when there is one.
@@ -32,6 +32,7 @@ from indexer.store.embedded import EmbeddedReader  # noqa: E402
 from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for  # noqa: E402
 from ranker.recall import FusionConfig, fuse  # noqa: E402
 from ranker.rerank import LearnedRanker, latest_model  # noqa: E402
+from ranker.spelling import query_corrector  # noqa: E402
 
 
 def main() -> int:
@@ -50,13 +51,16 @@ def main() -> int:
         table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
         ranker = LearnedRanker(model, GenerationFeatures(reader, table))
     depth = max(100, ranker.depth if ranker else 0)
-    names = ["encode", "bm25", "knn", "fuse"]
+    corrector = query_corrector(reader)
+    names = ["correct", "encode", "bm25", "knn", "fuse"]
     if ranker is not None:
         names += ["features", "neural", "xgboost"]
     stages: dict[str, list[float]] = {s: [] for s in (*names, "count+facets", "products")}
     none = Filters()
     for query in load_queries(args.catalog, args.queries):
         marks = [time.perf_counter()]
+        query = corrector.correct(query) if corrector is not None else query
+        marks.append(time.perf_counter())
         vector = encoder.encode_query(query)
         marks.append(time.perf_counter())
         bm25 = reader.bm25(query, depth, none)
