@@ -198,6 +198,7 @@ class HybridSearcher:
         text = self.searched_text(request)
         depth = min(MAX_RECALL_DEPTH, max(MIN_RECALL_DEPTH, request.offset + request.k, self.rerank_depth(request)))
         candidates, summary = self._recall_and_summary(replace(request, query=text), depth)
+        corrected = text if text != request.query else None
         page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
         results = []
@@ -211,7 +212,7 @@ class HybridSearcher:
         if self.feature_log is not None and page and page[0].feature_row is not None and self.feature_log.sampled():
             self.feature_log.record(request.query, self.reader.generation, self.ranker.version,
                                     asdict(request.filters), [{"id": c.id, "features": c.features()} for c in page],
-                                    corrected_query=text if text != request.query else None)
+                                    corrected_query=corrected)
         return SearchResponse(
             query=request.query,
             total=summary.total,
@@ -219,5 +220,5 @@ class HybridSearcher:
             facets=shape_facets(summary.facets, request.filters),
             took_ms=(time.perf_counter() - started) * 1000,
             generation=self.reader.generation,
-            corrected_query=text if text != request.query else None,
+            corrected_query=corrected,
         )

@@ -77,8 +77,8 @@ class QueryCorrector:
         return typed
 
 
-def query_corrector(reader: Any, counts: Mapping[str, int] | None = None) -> QueryCorrector | None:
+def query_corrector(reader: Any) -> QueryCorrector | None:
     """The corrector for a reader's index; None for an index without a dictionary (an
     OpenSearch index built before there was one), which then searches words as typed."""
-    counts = reader.term_counts() if counts is None else counts
+    counts = reader.term_counts()
     return QueryCorrector(counts, reader.analyze) if counts else None

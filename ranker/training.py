@@ -162,20 +162,17 @@ def _matrix(rows: list[QueryRows]) -> xgb.DMatrix:
     return matrix
 
 
-def train_xgboost(train: list[QueryRows], valid: list[QueryRows], params: dict[str, Any] | None = None,
+def train_xgboost(train: list[QueryRows], valid: list[QueryRows] | None, params: dict[str, Any] | None = None,
                   rounds: int = 500, threads: int = 0) -> xgb.Booster:
-    """Early stopping on the validation queries' nDCG@10; returns the model cut at its best
-    iteration, so every later use (cross-validation, the saved file, serving) is the same."""
+    """With `valid`: early stopping on its queries' nDCG@10, the model cut at its best
+    iteration, so every later use is the same. Without: exactly `rounds` trees (the served
+    model, sized by cross-validation)."""
     params = {**XGB_PARAMS, **(params or {}), "nthread": threads}
-    dtrain, dvalid = _matrix(train), _matrix(valid)
-    model = xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")],
+    if valid is None:
+        return xgb.train(params, _matrix(train), num_boost_round=rounds)
+    model = xgb.train(params, _matrix(train), num_boost_round=rounds, evals=[(_matrix(valid), "valid")],
                       early_stopping_rounds=30, verbose_eval=False)
     return model[: model.best_iteration + 1]
-
-
-def train_xgboost_rounds(rows: list[QueryRows], rounds: int, threads: int = 0) -> xgb.Booster:
-    """A fixed number of trees on every query: the served model, sized by cross-validation."""
-    return xgb.train({**XGB_PARAMS, "nthread": threads}, _matrix(rows), num_boost_round=rounds)
 
 
 def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
@@ -330,9 +327,9 @@ def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: 
         neural = train_neural(QueryBatch.from_rows(train), QueryBatch.from_rows(valid), product_vectors)
     if combine == "feature":
         rounds = int(np.median(cv.rounds["xgboost + neural feature"]))
-        model = train_xgboost_rounds([with_neural(r, cv.neural[r.query]) for r in rows], rounds)
+        model = train_xgboost([with_neural(r, cv.neural[r.query]) for r in rows], None, rounds=rounds)
     else:
-        model = train_xgboost_rounds(rows, int(np.median(cv.rounds["xgboost"])))
+        model = train_xgboost(rows, None, rounds=int(np.median(cv.rounds["xgboost"])))
     inputs = model_inputs(combine == "feature")
     meta = {"features": model_inputs(False), "inputs": inputs, "combine": combine,
             "blend_weight": float(np.median(cv.blend_weights)) if combine == "blend" else None,

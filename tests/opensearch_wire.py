@@ -84,6 +84,7 @@ class Cluster:
     pipelines: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (group, method, path)
     searches: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (query parameters, body)
+    mapping_reads: list[dict[str, Any]] = field(default_factory=list)  # query parameters of each GET _mapping
     violations: list[str] = field(default_factory=list)
     down: bool = False  # while True every request fails as an unreachable cluster's would
 
@@ -121,6 +122,8 @@ class SpecConnection(Connection):
         payload = _decode(body)
         if operation.operation_group == "search":
             CLUSTER.searches.append((query, payload))
+        if operation.operation_group == "indices.get_mapping":
+            CLUSTER.mapping_reads.append(query)
         if payload is not None:
             if operation.body is None:
                 CLUSTER.violations.append(f"{operation.operation_group}: sends a body the spec does not define")
@@ -128,9 +131,26 @@ class SpecConnection(Connection):
                 validator = request_body_validator(operation.namespace, operation.body[0], operation.body[1])
                 CLUSTER.violations += [f"{operation.operation_group}: {e}" for e in errors(validator, payload)]
         status, response = _respond(operation.operation_group, method, path, query, payload)
+        if query.get("filter_path") and status < 400:
+            response = _filter_path(response, unquote(query["filter_path"]).split(","))
         if status >= 400 and status not in ignore:
             self._raise_error(status, json.dumps(response), "application/json")
         return status, {"content-type": "application/json"}, json.dumps(response)
+
+
+def _filter_path(value: Any, paths: list[str]) -> Any:
+    """OpenSearch's response filtering, the inclusive form: dotted paths, `*` for any key."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        first, _, rest = path.partition(".")
+        for key, child in value.items() if isinstance(value, dict) else ():
+            if first not in ("*", key):
+                continue
+            kept = _filter_path(child, [rest]) if rest else child
+            if kept != {} or not rest:
+                merged = out.get(key)
+                out[key] = {**merged, **kept} if isinstance(merged, dict) and isinstance(kept, dict) else kept
+    return out
 
 
 def _decode(body: Any) -> Any:

@@ -72,8 +72,13 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
                                                      fusion=FusionConfig(method=fusion)))
             assert len(response.results) == 5  # the fake matches everything: this checks plumbing only
     assert set(wire.pipelines) == {"shoprank-weighted", "shoprank-rrf"}
+    reader = opensearch_reader()
+    assert reader._vocabulary is None and reader.vocabulary_words > 0  # the dictionary is not read until used
+    assert "vocabulary," not in wire.mapping_reads[-1]["filter_path"] + ","  # nor sent along with the manifest
+    before = len(wire.requests)
     corrector = query_corrector(reader)
-    assert corrector is not None and corrector.known("quokka")
+    assert corrector is not None and corrector.known("quokka") and reader.term_counts() is reader.term_counts()
+    assert [g for g, _, _ in wire.requests[before:]] == ["indices.get_mapping"]  # fetched once
     corrected = HybridSearcher(reader, TextEncoder(models_dir, reader.encoder_variant), corrector=corrector)
     wire.searches.clear()
     response = corrected.search(SearchRequest("grey sofaa", k=5))  # the demo catalog says "gray"

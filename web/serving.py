@@ -91,11 +91,10 @@ class OpenSearchState:
 
 
     def _current_corrector(self, reader: Any) -> QueryCorrector | None:
-        """Rebuilt only when the index or its dictionary changed (a reindex, an upsert)."""
-        counts = reader.term_counts()
-        stamp = (reader.generation, sum(counts.values()))
+        """Fetched and rebuilt only when the index or its dictionary changed (a reindex, an upsert)."""
+        stamp = (reader.generation, reader.vocabulary_words)
         if self._corrector is None or self._corrector[0] != stamp:
-            self._corrector = (stamp, query_corrector(reader, counts))
+            self._corrector = (stamp, query_corrector(reader))
         return self._corrector[1]
 
     def _current_ranker(self, reader: Any) -> LearnedRanker | None:

@@ -127,10 +127,10 @@ class OpenSearchReader(_Guarded):
         super().__init__(client, definition, settings)
         aliased = self._call(client.indices.get_alias, name=self.alias)
         self.generation = sorted(aliased)[-1]
-        mapping = self._call(client.indices.get_mapping, index=self.generation)[self.generation]["mappings"]
-        meta = mapping.get("_meta", {}).get("shoprank", {})
+        meta = self._meta("manifest", "vocabulary_words")
         self.manifest = meta.get("manifest", {})
-        self.vocabulary: dict[str, int] = meta.get("vocabulary", {})
+        self.vocabulary_words = int(meta.get("vocabulary_words", 0))  # changes when an upsert adds words
+        self._vocabulary: dict[str, int] | None = None
         self.encoder_variant = self.manifest.get("encoder", {}).get("variant", "int8")
         self._analysis = LocalAnalysis(definition)
 
@@ -174,9 +174,19 @@ class OpenSearchReader(_Guarded):
     def analyze(self, text: str, field: str = "title") -> list[str]:
         return self._analysis(text, field)
 
+    def _meta(self, *keys: str) -> dict[str, Any]:
+        """Only these keys of the serving index's `_meta.shoprank`: readers are re-created
+        every few seconds, and the dictionary in there can be megabytes."""
+        paths = ",".join(f"*.mappings._meta.shoprank.{key}" for key in keys)
+        found = self._call(self.client.indices.get_mapping, index=self.generation, params={"filter_path": paths})
+        return found.get(self.generation, {}).get("mappings", {}).get("_meta", {}).get("shoprank", {})
+
     def term_counts(self) -> dict[str, int]:
-        """Kept in the index's `_meta` by reindex and upsert; empty for an older index."""
-        return self.vocabulary
+        """Kept in the index's `_meta` by reindex and upsert; empty for an older index.
+        Fetched on first use only."""
+        if self._vocabulary is None:
+            self._vocabulary = self._meta("vocabulary").get("vocabulary", {})
+        return self._vocabulary
 
     def feature_documents(self, text: str, ids: list[str]) -> dict[str, tuple[dict[str, Any], np.ndarray, dict[str, float]]]:
         """id -> (product, vector, BM25 per search field) for the candidates that still exist."""
@@ -266,7 +276,7 @@ class OpenSearchAdmin(_Guarded):
         self._call(self.client.indices.create, index=name,
                    body=bodies.index_body(self.definition, manifest, vocabulary))
         try:
-            _indexed, _ = self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
+            self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
             self._call(self.client.indices.refresh, index=name)
             count = int(self._call(self.client.count, index=name)["count"])
             if count != len(products):

@@ -28,14 +28,19 @@ def index_body(definition: IndexDefinition, manifest: dict[str, Any],
     counts (query correction's dictionary, which a client cannot cheaply read back from
     the index itself) in `_meta`."""
     body = copy.deepcopy(definition.body)
-    body["mappings"]["_meta"]["shoprank"]["manifest"] = manifest
-    body["mappings"]["_meta"]["shoprank"]["vocabulary"] = vocabulary or {}
+    body["mappings"]["_meta"]["shoprank"].update({"manifest": manifest, **vocabulary_meta(vocabulary or {})})
     return body
+
+
+def vocabulary_meta(vocabulary: dict[str, int]) -> dict[str, Any]:
+    """The dictionary and its size in words: a reader re-reads the small size every few
+    seconds to notice an upsert, and the dictionary itself only when the size moved."""
+    return {"vocabulary": vocabulary, "vocabulary_words": sum(vocabulary.values())}
 
 
 def meta_update_body(meta: dict[str, Any], vocabulary: dict[str, int]) -> dict[str, Any]:
     """PUT _mapping replaces `_meta` whole: the index's own `_meta` with a new vocabulary."""
-    return {"_meta": {**meta, "shoprank": {**meta.get("shoprank", {}), "vocabulary": vocabulary}}}
+    return {"_meta": {**meta, "shoprank": {**meta.get("shoprank", {}), **vocabulary_meta(vocabulary)}}}
 
 
 def pipeline_body(method: str) -> dict[str, Any]:
