@@ -246,11 +246,12 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     if cv.blend_weights:
         print(f"blend weights chosen per fold: {cv.blend_weights}")
     print(f"trees per fold: {cv.rounds}")
+    print(f"settings chosen per fold: {cv.params}")
     summary = {"queries": len(queries), "documents": reader.document_count, "depth": args.depth,
                "corrected_queries": corrected,
                "folds": args.folds, "labels": "gain = relevance - 1; unjudged candidates gain 0",
                "results": results, "candidate_pool_recall": pool, "blend_weights": cv.blend_weights,
-               "fold_trees": cv.rounds}
+               "fold_trees": cv.rounds, "fold_params": cv.params}
     return Ablation(data_dir, builder, rows, cv, runs_by_task, judgments, summary)
 
 

@@ -117,8 +117,6 @@ XGB_PARAMS: dict[str, Any] = {
     "objective": "rank:ndcg",
     "ndcg_exp_gain": False,  # graded labels 0-2 used as they are
     "eval_metric": "ndcg@10",
-    "eta": 0.1,
-    "max_depth": 6,
     "min_child_weight": 1.0,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
@@ -126,6 +124,17 @@ XGB_PARAMS: dict[str, Any] = {
     "lambdarank_pair_method": "topk",
     "lambdarank_num_pair_per_sample": 16,
 }
+
+
+# What each fold chooses between on its validation queries (best nDCG@10): model capacity
+# is the setting that moved the figures in trial runs. Shallower trees learn faster (eta),
+# so every point early-stops after a few hundred trees; the cheapest point comes first
+# and wins ties.
+XGB_GRID: tuple[dict[str, Any], ...] = (
+    {"max_depth": 4, "eta": 0.2},
+    {"max_depth": 6, "eta": 0.1},
+    {"max_depth": 8, "eta": 0.1},
+)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -162,17 +171,37 @@ def _matrix(rows: list[QueryRows]) -> xgb.DMatrix:
     return matrix
 
 
-def train_xgboost(train: list[QueryRows], valid: list[QueryRows] | None, params: dict[str, Any] | None = None,
+def train_xgboost(train: list[QueryRows], valid: list[QueryRows] | None, params: dict[str, Any],
                   rounds: int = 500, threads: int = 0) -> xgb.Booster:
     """With `valid`: early stopping on its queries' nDCG@10, the model cut at its best
     iteration, so every later use is the same. Without: exactly `rounds` trees (the served
     model, sized by cross-validation)."""
-    params = {**XGB_PARAMS, **(params or {}), "nthread": threads}
+    params = {**XGB_PARAMS, **params, "nthread": threads}
     if valid is None:
         return xgb.train(params, _matrix(train), num_boost_round=rounds)
     model = xgb.train(params, _matrix(train), num_boost_round=rounds, evals=[(_matrix(valid), "valid")],
                       early_stopping_rounds=30, verbose_eval=False)
     return model[: model.best_iteration + 1]
+
+
+@dataclass
+class Tuned:
+    model: xgb.Booster
+    params: dict[str, Any]  # the grid point chosen
+    valid_ndcg10: float
+
+
+def tune_xgboost(train: list[QueryRows], valid: list[QueryRows], grid: tuple[dict[str, Any], ...] = XGB_GRID) -> Tuned:
+    """One early-stopped model per grid point; the best nDCG@10 on `valid` wins, judged by
+    the same metric the figures report (not XGBoost's own, which breaks ties differently)."""
+    best: Tuned | None = None
+    for params in grid:
+        model = train_xgboost(train, valid, params)
+        score = mean_ndcg10(valid, [predict(model, r.features) for r in valid])
+        if best is None or score > best.valid_ndcg10:
+            best = Tuned(model, params, score)
+    assert best is not None, "empty grid"
+    return best
 
 
 def predict(model: xgb.Booster, features: np.ndarray) -> np.ndarray:
@@ -210,6 +239,14 @@ class CrossValidation:
     blend_weights: list[float]
     importance: dict[str, float]  # mean gain per input of the folds' XGBoost models (stacked ones with neural)
     rounds: dict[str, list[int]] = field(default_factory=dict)  # trees each fold's early stopping kept
+    params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # the grid point each fold chose
+
+    def served_settings(self, name: str) -> tuple[dict[str, Any], int]:
+        """What the served model of `name` uses: the grid point most folds chose (the
+        cheaper on a tie) and the median tree count of the folds that chose it."""
+        chosen = self.params[name]
+        params = max(XGB_GRID, key=lambda p: (chosen.count(p), -XGB_GRID.index(p)))
+        return params, int(np.median([n for n, p in zip(self.rounds[name], chosen, strict=True) if p == params]))
 
     @property
     def neural(self) -> dict[str, np.ndarray]:
@@ -261,17 +298,15 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
 
     for train, valid, test in tqdm(splits, desc="xgboost cross-validation", unit="fold",
                                    disable=None if progress else True):
-        model = train_xgboost(train, valid)
-        cv.rounds.setdefault("xgboost", []).append(model.num_boosted_rounds())
+        model = _record(cv, "xgboost", tune_xgboost(train, valid))
         for r in test:
             cv.retrieval["xgboost"][r.query] = predict(model, r.features)
             cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
         if not neural:
             fold_models.append(model)
             continue
-        stacked = train_xgboost([with_neural(r, cv.neural[r.query]) for r in train],
-                                [with_neural(r, cv.neural[r.query]) for r in valid])
-        cv.rounds.setdefault("xgboost + neural feature", []).append(stacked.num_boosted_rounds())
+        stacked = _record(cv, "xgboost + neural feature", tune_xgboost(
+            [with_neural(r, cv.neural[r.query]) for r in train], [with_neural(r, cv.neural[r.query]) for r in valid]))
         weight = choose_blend_weight(valid, [predict(model, r.features) for r in valid],
                                      [cv.neural[r.query] for r in valid])
         cv.blend_weights.append(weight)
@@ -285,6 +320,12 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
                     getattr(cv, task)["xgboost"][r.query] + weight * neural_scores)
     cv.importance = mean_importance(fold_models, model_inputs(neural))
     return cv
+
+
+def _record(cv: CrossValidation, name: str, tuned: Tuned) -> xgb.Booster:
+    cv.rounds.setdefault(name, []).append(tuned.model.num_boosted_rounds())
+    cv.params.setdefault(name, []).append(tuned.params)
+    return tuned.model
 
 
 def model_inputs(neural_feature: bool) -> list[str]:
@@ -311,10 +352,10 @@ class ServedModels:
 
 def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: CrossValidation,
                         combine: str | None) -> ServedModels:
-    """The models `/search` loads. XGBoost is trained on every query with as many trees as
-    the folds' early stopping kept (their median): early stopping on one small held-out
-    set is noisy (it once kept 4 trees where the folds kept 100+), and the blend weight
-    was chosen for models of the folds' size. The neural scorer holds out a tenth of the
+    """The models `/search` loads. XGBoost is trained on every query with the grid point
+    most folds chose and as many trees as those folds' early stopping kept (their median):
+    early stopping on one small held-out set is noisy (it once kept 4 trees where the folds
+    kept 100+), and the blend weight was chosen for models of the folds' size. The neural scorer holds out a tenth of the
     queries for its early stopping. `combine`: "feature" (the neural score is an XGBoost
     input; trained on the out-of-fold neural scores, as in cross-validation), "blend"
     (xgboost + w * neural, w the median of the folds' choices) or None (XGBoost alone)."""
@@ -325,15 +366,15 @@ def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: 
         train = [r for r in rows if fold_of(r.query, 10) != 0]
         valid = [r for r in rows if fold_of(r.query, 10) == 0]
         neural = train_neural(QueryBatch.from_rows(train), QueryBatch.from_rows(valid), product_vectors)
-    if combine == "feature":
-        rounds = int(np.median(cv.rounds["xgboost + neural feature"]))
-        model = train_xgboost([with_neural(r, cv.neural[r.query]) for r in rows], None, rounds=rounds)
-    else:
-        model = train_xgboost(rows, None, rounds=int(np.median(cv.rounds["xgboost"])))
+    name = "xgboost + neural feature" if combine == "feature" else "xgboost"
+    params, rounds = cv.served_settings(name)
+    train = [with_neural(r, cv.neural[r.query]) for r in rows] if combine == "feature" else rows
+    model = train_xgboost(train, None, params, rounds=rounds)
     inputs = model_inputs(combine == "feature")
     meta = {"features": model_inputs(False), "inputs": inputs, "combine": combine,
             "blend_weight": float(np.median(cv.blend_weights)) if combine == "blend" else None,
-            "trees": model.num_boosted_rounds(), "fold_trees": cv.rounds, "xgboost": xgb.__version__,
+            "trees": model.num_boosted_rounds(), "params": params, "fold_trees": cv.rounds,
+            "fold_params": cv.params, "xgboost": xgb.__version__,
             "feature_importance_gain": mean_importance([model], inputs)}
     return ServedModels(model, neural, meta)
 

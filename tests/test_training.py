@@ -65,7 +65,9 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     assert xgb.Booster(model_file=str(fresh_index / "rankers" / f"xgb-{meta['version']}.json")).num_features() == len(
         meta["inputs"])  # the tree model was trained with the neural score as an input column
     folds = meta["fold_trees"]["xgboost + neural feature"]
-    assert len(folds) == 3 and meta["trees"] == int(np.median(folds))  # sized by the folds, not one split
+    chosen = meta["fold_params"]["xgboost + neural feature"]
+    assert len(folds) == len(chosen) == 3 and meta["params"] in chosen  # settings chosen on validation queries
+    assert meta["trees"] == int(np.median([n for n, p in zip(folds, chosen, strict=True) if p == meta["params"]]))
 
     from ranker.features import GenerationFeatures
     from ranker.recall import FusionConfig
@@ -209,6 +211,16 @@ def test_a_new_model_reuses_the_loaded_generation(fresh_index: Path, judgments: 
         assert time.monotonic() < deadline, "the new model was never loaded"
         time.sleep(0.05)
     assert state.searcher().reader is reader
+
+
+def test_served_settings_follow_the_folds_majority_and_prefer_the_cheaper_on_a_tie() -> None:
+    from ranker.training import XGB_GRID, CrossValidation
+
+    shallow, middle, deep = XGB_GRID
+    cv = CrossValidation({}, {}, [], {}, rounds={"m": [100, 300, 200, 50]}, params={"m": [deep, middle, deep, shallow]})
+    assert cv.served_settings("m") == (deep, 150)  # the median of the two folds that chose it
+    cv.params["m"] = [deep, shallow, deep, shallow]
+    assert cv.served_settings("m") == (shallow, 175)
 
 
 def test_ndcg_of_scores_agrees_with_the_id_based_metric() -> None:
