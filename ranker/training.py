@@ -127,9 +127,9 @@ XGB_PARAMS: dict[str, Any] = {
 
 
 # What each fold chooses between on its validation queries (best nDCG@10): model capacity
-# is the setting that moved the figures in trial runs. Shallower trees learn faster (eta),
-# so every point early-stops after a few hundred trees; the cheapest point comes first
-# and wins ties.
+# is the setting that moved the figures in trial runs. Shallower trees get a higher
+# learning rate, so every point early-stops after a few hundred trees. The cheapest point
+# (fewest tree levels to walk per candidate) comes first and wins ties.
 XGB_GRID: tuple[dict[str, Any], ...] = (
     {"max_depth": 4, "eta": 0.2},
     {"max_depth": 6, "eta": 0.1},
@@ -354,9 +354,9 @@ def train_served_models(rows: list[QueryRows], product_vectors: np.ndarray, cv: 
                         combine: str | None) -> ServedModels:
     """The models `/search` loads. XGBoost is trained on every query with the grid point
     most folds chose and as many trees as those folds' early stopping kept (their median):
-    early stopping on one small held-out set is noisy (it once kept 4 trees where the folds
-    kept 100+), and the blend weight was chosen for models of the folds' size. The neural scorer holds out a tenth of the
-    queries for its early stopping. `combine`: "feature" (the neural score is an XGBoost
+    early stopping on one small held-out set is noisy (it once kept 4 trees where the
+    folds kept 100+), and the blend weight was chosen for models of the folds' size. The
+    neural scorer holds out a tenth of the queries for its early stopping. `combine`: "feature" (the neural score is an XGBoost
     input; trained on the out-of-fold neural scores, as in cross-validation), "blend"
     (xgboost + w * neural, w the median of the folds' choices) or None (XGBoost alone)."""
     neural = None
