@@ -189,6 +189,7 @@ class Tuned:
     model: xgb.Booster
     params: dict[str, Any]  # the grid point chosen
     valid_ndcg10: float
+    valid_scores: list[np.ndarray]  # its scores of the validation queries (the blend weight is chosen on them)
 
 
 def tune_xgboost(train: list[QueryRows], valid: list[QueryRows], grid: tuple[dict[str, Any], ...] = XGB_GRID) -> Tuned:
@@ -197,9 +198,10 @@ def tune_xgboost(train: list[QueryRows], valid: list[QueryRows], grid: tuple[dic
     best: Tuned | None = None
     for params in grid:
         model = train_xgboost(train, valid, params)
-        score = mean_ndcg10(valid, [predict(model, r.features) for r in valid])
-        if best is None or score > best.valid_ndcg10:
-            best = Tuned(model, params, score)
+        scores = [predict(model, r.features) for r in valid]
+        ndcg10 = mean_ndcg10(valid, scores)
+        if best is None or ndcg10 > best.valid_ndcg10:
+            best = Tuned(model, params, ndcg10, scores)
     assert best is not None, "empty grid"
     return best
 
@@ -298,7 +300,8 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
 
     for train, valid, test in tqdm(splits, desc="xgboost cross-validation", unit="fold",
                                    disable=None if progress else True):
-        model = _record(cv, "xgboost", tune_xgboost(train, valid))
+        tuned = tune_xgboost(train, valid)
+        model = _record(cv, "xgboost", tuned)
         for r in test:
             cv.retrieval["xgboost"][r.query] = predict(model, r.features)
             cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
@@ -307,8 +310,7 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
             continue
         stacked = _record(cv, "xgboost + neural feature", tune_xgboost(
             [with_neural(r, cv.neural[r.query]) for r in train], [with_neural(r, cv.neural[r.query]) for r in valid]))
-        weight = choose_blend_weight(valid, [predict(model, r.features) for r in valid],
-                                     [cv.neural[r.query] for r in valid])
+        weight = choose_blend_weight(valid, tuned.valid_scores, [cv.neural[r.query] for r in valid])
         cv.blend_weights.append(weight)
         fold_models.append(stacked)
         for r in test:
