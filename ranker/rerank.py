@@ -8,6 +8,7 @@ XGBoost with two threads costs milliseconds of thread start-up per call.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import xgboost as xgb
 
 from ranker.features import FEATURE_NAMES, Candidates, GenerationFeatures, RequestFeatures, features_for
 from ranker.neural import NeuralScorerSession
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DEPTH = 100  # for a model whose meta does not say how deep it was evaluated
 
@@ -55,6 +58,18 @@ class LearnedRanker:
             raise ValueError(f"{meta_path.name}: combine {self.combine!r} needs a neural model file")
         self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
         self.source = source
+        self.query_encoder = None
+        if meta.get("query_encoder"):
+            # Tuned against the index's product vectors of one encoder variant: with
+            # another variant its queries would land in the wrong space, so it stays off.
+            if meta.get("index_encoder") == source.reader.encoder_variant:
+                from indexer.encoder import TextEncoder
+
+                self.query_encoder = TextEncoder(model_path.parent, files=(
+                    model_path.with_name(meta["query_encoder"]), model_path.with_name(meta["query_tokenizer"])))
+            else:
+                log.warning("event=query_encoder_skipped model=%s trained_for=%s index=%s", model_path.name,
+                            meta.get("index_encoder"), source.reader.encoder_variant)
 
     def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],
                vector_ranks: list[float | None]) -> Reranked:

@@ -59,14 +59,17 @@ class FeatureBuilder:
     def __init__(self, reader: Any, encoder: Any, fusion: FusionConfig, depth: int, correct: bool = True):
         self.reader = reader
         self.encoder = encoder
+        # query as typed -> its vector from a tuned query encoder that never saw it
+        # (ranker.query_tuning.out_of_fold_vectors); None: the encoder's vectors
+        self.query_vectors: dict[str, np.ndarray] | None = None
         self.fusion = fusion
         self.depth = depth
         self.corrector = query_corrector(reader) if correct else None
         self.table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
         self.source = GenerationFeatures(reader, self.table)
 
-    def recall(self, query: str, extra_ids: list[str] | None = None) -> Recalled:
-        vector = self.encoder.encode_query(query)
+    def recall(self, query: str, extra_ids: list[str] | None = None, vector: np.ndarray | None = None) -> Recalled:
+        vector = self.encoder.encode_query(query) if vector is None else vector
         bm25 = self.reader.bm25(query, self.depth, Filters())
         knn = self.reader.knn(vector, self.depth, Filters())
         fused = fuse(bm25, knn, self.fusion)[: self.depth]
@@ -94,7 +97,7 @@ class FeatureBuilder:
     def query_rows(self, query: str, judged: dict[str, float]) -> QueryRows:
         """`query` as typed (the judgments' key); recall and features see it corrected."""
         text = self.searched_text(query)
-        recalled = self.recall(text, sorted(judged))
+        recalled = self.recall(text, sorted(judged), self.query_vectors.get(query) if self.query_vectors else None)
         candidates = recalled.candidates
         features = self.features(text, recalled)
         labels = np.array([gain(judged[i]) if i in judged else 0.0 for i in candidates.ids], dtype=np.float32)

@@ -78,6 +78,10 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     ranker = LearnedRanker(fresh_index / "rankers" / f"xgb-{meta['version']}.json",
                            GenerationFeatures(demo_reader, builder.table))
     assert ranker.depth == 50 and ranker.neural is not None
+    # the query encoder tuned on the judgments ships with the version and is the one used
+    assert meta["index_encoder"] == demo_reader.encoder_variant and ranker.query_encoder is not None
+    assert float(ranker.query_encoder.encode_query("wireless headphones")
+                 @ demo_searcher.encoder.encode_query("wireless headphones")) < 0.9999
     recalled = builder.recall("wireless headphones")
     c = recalled.candidates
     result = ranker.rerank("wireless headphones", recalled.vector, c.ids, list(c.bm25_rank), list(c.vector_rank))
@@ -170,7 +174,7 @@ def test_server_ranks_with_a_new_model_without_restart(fresh_index: Path, judgme
 def test_feature_log_records_what_was_returned(fresh_index: Path, judgments: Path, make_server,  # type: ignore[no-untyped-def]
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
-                 "--depth", "50", "--no-neural"]) == 0
+                 "--depth", "50", "--no-neural", "--no-query-tuning"]) == 0
     monkeypatch.setenv("SHOPRANK_FEATURE_LOG_RATE", "1")
     server = make_server(fresh_index, workers=2)
     returned = []
@@ -211,6 +215,17 @@ def test_a_new_model_reuses_the_loaded_generation(fresh_index: Path, judgments: 
         assert time.monotonic() < deadline, "the new model was never loaded"
         time.sleep(0.05)
     assert state.searcher().reader is reader
+    searcher = state.searcher()
+    assert searcher.query_encoder(50) is searcher.ranker.query_encoder is not None  # re-ranked searches: tuned
+    assert searcher.query_encoder(0) is searcher.encoder  # rerank=false: recall as without a model
+
+    from ranker.features import GenerationFeatures
+    from ranker.rerank import LearnedRanker
+
+    model = next(p for p in (fresh_index / "rankers").glob("xgb-*.json") if not p.name.endswith(".meta.json"))
+    meta_path = model.with_name(model.stem + ".meta.json")
+    meta_path.write_text(json.dumps({**meta, "index_encoder": "fp32"}))  # as if the index were re-encoded since
+    assert LearnedRanker(model, GenerationFeatures(reader, searcher.ranker.source.table)).query_encoder is None
 
 
 def test_served_settings_follow_the_folds_majority_and_prefer_the_cheaper_on_a_tie() -> None:
@@ -242,6 +257,7 @@ def test_evaluate_writes_the_ablation_and_the_fusion_grid(fresh_index: Path, jud
     assert main(["evaluate", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--folds", "2",
                  "--depth", "40", "--no-neural", "--json", str(out), "--report", str(report)]) == 0
     summary = json.loads(out.read_text())
+    assert summary["query_encoder"] == "tuned out of fold"
     for task in ("retrieval", "rerank"):
         assert list(summary["results"][task]) == ["bm25", "vector", "hybrid", "hybrid + xgboost"]  # no neural asked
         for figures in summary["results"][task].values():
