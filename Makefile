@@ -6,7 +6,7 @@ DATA   ?= data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test lint bench-latency bench-reindex bench-encoder evaluate evaluate-fusion clean
+.PHONY: setup run test lint bench-latency bench-reindex bench-encoder evaluate evaluate-fusion evaluate-ablation clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ evaluate: setup
 
 evaluate-fusion: setup
 	$(BIN)/python -m ranker evaluate --fusion-grid --judgments ../shared/data/home-depot/judgments.csv --catalog ../shared/data/home-depot/products.csv
+
+evaluate-ablation: setup
+	$(BIN)/python bench/ranking_ablation.py --judgments ../shared/data/home-depot/judgments.csv --catalog ../shared/data/home-depot/products.csv
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -50,6 +50,9 @@ def main() -> int:
     if model is not None:
         table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
         ranker = LearnedRanker(model, GenerationFeatures(reader, table))
+    query_encoder = "shipped"
+    if ranker is not None and ranker.query_encoder is not None:  # what re-ranked searches encode with
+        encoder, query_encoder = ranker.query_encoder, "tuned (the model's)"  # queries are distinct: no cache hits
     depth = max(100, ranker.depth if ranker else 0)
     started = time.perf_counter()
     corrector = query_corrector(reader)  # built once per generation, as a server worker does
@@ -92,7 +95,8 @@ def main() -> int:
         for name, start, end in zip(stages, marks, marks[1:], strict=False):
             stages[name].append((end - start) * 1000)
     total = np.sum([stages[s] for s in stages], axis=0)
-    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant}, one thread, "
+    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant} "
+          f"({query_encoder} query encoder), one thread, "
           f"depth {depth}, " + (f"model {ranker.version} (neural: {ranker.combine})" if ranker else "no model"))
     print(f"correction dictionary: {len(corrector.counts) if corrector else 0:,} words, built in "
           f"{dictionary_seconds:.2f} s")
