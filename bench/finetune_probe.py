@@ -1,6 +1,6 @@
 """Would a fine-tuned MiniLM order judged products better? A probe, not a pipeline stage.
 
-    python bench/finetune_probe.py --judgments FILE --catalog FILE [--fold 0] [--epochs 1]
+    python bench/finetune_probe.py --judgments FILE --catalog FILE [--fold 0] [--epochs 1] [--model bi|cross]
 
 Re-ranking judged products is the one target no feature or objective moved past the
 MiniLM cosine (docs/ranking.md), so this measures the obvious next step before building it:
@@ -12,6 +12,17 @@ keeps the space usable for retrieval. Product text is what the index embeds
 (`embedding_text`); the network is `ranker.query_tuning.QueryEncoder`, here trained as
 both towers. Uses torch (offline only) and CUDA when present; on 2 CPU cores one epoch
 over four folds took about 13 minutes (a draft of this script).
+
+`--model cross` trains the same network as a cross-encoder instead: query and title read
+as one sequence, mean-pooled, one linear score, RankNet over each query's judged products.
+It is the strongest text model MiniLM gives, and the most expensive to serve (one network
+pass per candidate, not per query), so the probe also prints what scoring 100 candidates
+costs with it on this machine.
+
+`--model query --data-dir DIR` tunes only the query side against the index's own product
+vectors, exactly as `python -m ranker train` does (`ranker.query_tuning`, queries
+corrected as served), so its epochs and learning rate can be tried on one fold; it prints
+the cosine's re-ranking nDCG@5 and its catalog-wide recall@100 before and after.
 """
 
 from __future__ import annotations
@@ -30,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 from indexer.catalog import read_catalog  # noqa: E402
 from indexer.encoder import embedding_text  # noqa: E402
 from ranker.evaluate import read_judgments  # noqa: E402
-from ranker.metrics import ndcg_at  # noqa: E402
-from ranker.query_tuning import QUERIES_PER_STEP, SCALE, QueryEncoder  # noqa: E402
+from ranker.metrics import ndcg_at, recall_at  # noqa: E402
+from ranker.query_tuning import QUERIES_PER_STEP, SCALE, QueryEncoder, judged_queries, tune_query_encoder  # noqa: E402
 from ranker.training import fold_of  # noqa: E402
 
 
@@ -47,6 +58,12 @@ def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, tex
     return float(np.mean(scores))
 
 
+def ranknet(scores: torch.Tensor, relevance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed pair loss over one query's products (pairs weighted by their relevance gap) and the summed weight."""
+    weight = (relevance[:, None] - relevance[None, :]).clamp(min=0)
+    return (torch.nn.functional.softplus(-(scores[:, None] - scores[None, :])) * weight).sum(), weight.sum()
+
+
 def step_loss(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
     lists = [list(judgments[q]) for q in queries]
     products = encoder([texts[p] for judged in lists for p in judged])
@@ -55,14 +72,104 @@ def step_loss(encoder: QueryEncoder, queries: list[str], judgments: dict, texts:
     for k, (q, judged) in enumerate(zip(queries, lists, strict=True)):
         scores = SCALE * (products[start : start + len(judged)] @ query_vectors[k])
         relevance = torch.tensor([judgments[q][p] for p in judged], device=scores.device)
-        weight = (relevance[:, None] - relevance[None, :]).clamp(min=0)
-        pairwise = pairwise + (torch.nn.functional.softplus(-(scores[:, None] - scores[None, :])) * weight).sum()
-        pair_weight = pair_weight + weight.sum()
+        loss, weight = ranknet(scores, relevance)
+        pairwise, pair_weight = pairwise + loss, pair_weight + weight
         best.append(start + int(relevance.argmax()))
         start += len(judged)
     contrastive = torch.nn.functional.cross_entropy(SCALE * query_vectors @ products.T,
                                                     torch.tensor(best, device=products.device))
     return pairwise / max(float(pair_weight), 1.0) + 0.3 * contrastive
+
+
+class CrossScorer(torch.nn.Module):
+    """MiniLM reading (query, product text) as one sequence; a linear score of the mean-pooled states."""
+
+    def __init__(self, frozen_layers: int, max_tokens: int = 64) -> None:
+        super().__init__()
+        self.encoder = QueryEncoder(frozen_layers=frozen_layers, max_tokens=max_tokens)
+        self.head = torch.nn.Linear(self.encoder.transformer.config.hidden_size, 1)
+
+    def forward(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        return self.head(self.encoder.pooled(pairs)).squeeze(-1)
+
+    def score(self, pairs: list[tuple[str, str]], batch_size: int = 256) -> np.ndarray:
+        self.eval()
+        with torch.no_grad():
+            return np.concatenate([self(pairs[s : s + batch_size]).cpu().numpy()
+                                   for s in range(0, len(pairs), batch_size)])
+
+
+def cross_step_loss(scorer: CrossScorer, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
+    lists = [list(judgments[q]) for q in queries]
+    scores = scorer([(q, texts[p]) for q, judged in zip(queries, lists, strict=True) for p in judged])
+    pairwise, pair_weight, start = 0.0, 0.0, 0
+    for q, judged in zip(queries, lists, strict=True):
+        relevance = torch.tensor([judgments[q][p] for p in judged], device=scores.device)
+        loss, weight = ranknet(scores[start : start + len(judged)], relevance)
+        pairwise, pair_weight = pairwise + loss, pair_weight + weight
+        start += len(judged)
+    return pairwise / max(float(pair_weight), 1.0)
+
+
+def cross_rerank_ndcg5(scorer: CrossScorer, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
+    lists = [list(judgments[q]) for q in queries]
+    scores = scorer.score([(q, texts[p]) for q, judged in zip(queries, lists, strict=True) for p in judged])
+    out, start = [], 0
+    for q, judged in zip(queries, lists, strict=True):
+        own = scores[start : start + len(judged)]
+        out.append(ndcg_at([judged[i] for i in np.argsort(-own, kind="stable")], judgments[q], 5))
+        start += len(judged)
+    return float(np.mean(out))
+
+
+def cross_cost_ms(scorer: CrossScorer, query: str, titles: list[str], repeats: int = 5) -> float:
+    """Median time to score 100 candidates of one query (torch, this process's threads)."""
+    pairs = [(query, t) for t in (titles * 100)[:100]]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scorer.score(pairs, batch_size=100)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times))
+
+
+def vector_quality(query_vectors: np.ndarray, queries: list[str], product_vectors: np.ndarray, ids: list[str],
+                   judgments: dict) -> tuple[float, float]:
+    """(re-ranking nDCG@5 of the judged products, recall@100 over the whole catalog) by cosine."""
+    ord_by_id = {p: i for i, p in enumerate(ids)}
+    ndcg5, recalls = [], []
+    for q, vector in zip(queries, query_vectors, strict=True):
+        judged = [p for p in judgments[q] if p in ord_by_id]
+        cosine = product_vectors[[ord_by_id[p] for p in judged]] @ vector
+        ndcg5.append(ndcg_at([judged[i] for i in np.argsort(-cosine, kind="stable")], judgments[q], 5))
+        top = np.argpartition(-(product_vectors @ vector), 100)[:100]
+        recall = recall_at([ids[i] for i in top], judgments[q], 100)
+        if recall is not None:
+            recalls.append(recall)
+    return float(np.mean(ndcg5)), float(np.mean(recalls))
+
+
+def query_side_probe(args: argparse.Namespace, judgments: dict, train: list[str], test: list[str]) -> None:
+    from indexer.generations import current_generation_dir
+    from indexer.mapping import load_definition
+    from indexer.store.embedded import EmbeddedReader
+    from ranker.spelling import query_corrector
+
+    reader = EmbeddedReader(current_generation_dir(args.data_dir), load_definition())
+    ids = [p["id"] for p in reader.all_products()]
+    vectors = np.asarray(reader.vectors, dtype=np.float32)
+    corrector = query_corrector(reader)
+    texts = {q: corrector.correct(q) if corrector else q for q in train + test}
+    shipped = QueryEncoder().encode([texts[q] for q in test])
+    ndcg5, recall = vector_quality(shipped, test, vectors, ids, judgments)
+    print(f"cosine as shipped: re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}", flush=True)
+    started = time.perf_counter()
+    tuned = tune_query_encoder(judged_queries({q: judgments[q] for q in train}, texts, {p: i for i, p in enumerate(ids)}),
+                               vectors, epochs=int(args.epochs), lr=args.lr)
+    seconds = time.perf_counter() - started
+    ndcg5, recall = vector_quality(tuned.encode([texts[q] for q in test]), test, vectors, ids, judgments)
+    print(f"query side tuned ({int(args.epochs)} epochs, lr {args.lr:g}, {seconds:.0f}s): "
+          f"re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}")
 
 
 def main() -> int:
@@ -74,6 +181,10 @@ def main() -> int:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--freeze-layers", type=int, default=2, help="lowest transformer layers kept as they are")
+    parser.add_argument("--model", choices=("bi", "cross", "query"), default="bi",
+                        help="bi: both towers of the vector space; cross: a cross-encoder scorer; "
+                             "query: the query side only, against --data-dir's vectors")
+    parser.add_argument("--data-dir", type=Path, help="the index whose vectors `--model query` tunes against")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -85,31 +196,46 @@ def main() -> int:
     test = sorted(q for q in judgments if fold_of(q, args.folds) == args.fold)
     train = sorted(q for q in judgments if fold_of(q, args.folds) != args.fold)
 
-    # both towers are this one network: products and queries share its weights
+    if args.model == "query":
+        if args.data_dir is None:
+            parser.error("--model query needs --data-dir")
+        query_side_probe(args, judgments, train, test)
+        return 0
+
+    # the shipped cosine is the reference either way; in `bi` both towers are this one network
     encoder = QueryEncoder(frozen_layers=args.freeze_layers, max_tokens=64).to(device)
     before = rerank_ndcg5(encoder, test, judgments, texts)
     print(f"fold {args.fold}: {len(train):,} training queries, {len(test):,} held out; device {device}")
     print(f"re-ranking nDCG@5, MiniLM cosine as shipped: {before:.4f}", flush=True)
+    if args.model == "cross":
+        model: torch.nn.Module = CrossScorer(args.freeze_layers).to(device)
+        loss_of, quality = cross_step_loss, cross_rerank_ndcg5
+    else:
+        model, loss_of, quality = encoder, step_loss, rerank_ndcg5
 
     steps = int(args.epochs * len(train) / QUERIES_PER_STEP)
-    optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=args.lr)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / steps))
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(len(train)) for _ in range(int(np.ceil(args.epochs)))])
     started = time.perf_counter()
-    encoder.train()
+    model.train()
     from tqdm import tqdm
 
     for step in tqdm(range(steps), desc="fine-tuning", unit="step", disable=None):
         batch = [train[i] for i in order[step * QUERIES_PER_STEP : (step + 1) * QUERIES_PER_STEP]]
-        loss = step_loss(encoder, batch, judgments, texts)
+        loss = loss_of(model, batch, judgments, texts)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
     seconds = time.perf_counter() - started
-    after = rerank_ndcg5(encoder, test, judgments, texts)
-    print(f"re-ranking nDCG@5, fine-tuned ({steps} steps, {seconds:.0f}s): {after:.4f} ({after - before:+.4f})")
+    after = quality(model, test, judgments, texts)
+    print(f"re-ranking nDCG@5, fine-tuned {args.model} ({steps} steps, {seconds:.0f}s): {after:.4f} ({after - before:+.4f})")
+    if args.model == "cross":
+        titles = [texts[p] for p in judgments[test[0]]]
+        print(f"cross-encoder cost, 100 candidates of one query (torch fp32, {torch.get_num_threads()} threads, "
+              f"{device}): {cross_cost_ms(model, test[0], titles):.1f} ms median")
     return 0
 
 

@@ -65,17 +65,23 @@ class QueryEncoder(torch.nn.Module):
             parameter.requires_grad = not name.startswith(frozen)
 
     def forward(self, texts: list[str]) -> torch.Tensor:
+        return torch.nn.functional.normalize(self.pooled(texts), dim=-1)
+
+    def pooled(self, texts: list[str] | list[tuple[str, str]]) -> torch.Tensor:
+        """Mean of the token states; a (query, title) pair is read as one sequence with
+        the second text's segment id (how `bench/finetune_probe.py` uses it as a cross-encoder)."""
         encodings = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
         ids = torch.zeros((len(texts), width), dtype=torch.long)
+        segments = torch.zeros((len(texts), width), dtype=torch.long)
         mask = torch.zeros((len(texts), width), dtype=torch.long)
         for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)], mask[i, : len(e.ids)] = torch.tensor(e.ids), 1
+            ids[i, : len(e.ids)], segments[i, : len(e.ids)], mask[i, : len(e.ids)] = (
+                torch.tensor(e.ids), torch.tensor(e.type_ids), 1)
         device = next(self.transformer.parameters()).device
-        ids, mask = ids.to(device), mask.to(device)
-        hidden = self.transformer(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-        pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        return torch.nn.functional.normalize(pooled, dim=-1)
+        ids, segments, mask = ids.to(device), segments.to(device), mask.to(device)
+        hidden = self.transformer(input_ids=ids, attention_mask=mask, token_type_ids=segments).last_hidden_state
+        return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
 
     def encode(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         self.eval()
@@ -100,10 +106,14 @@ def _loss(vectors: torch.Tensor, products: torch.Tensor, batch: list[JudgedQuery
     return recall_loss / len(batch) + pair_loss / max(pair_weight, 1.0)
 
 
-def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, epochs: int = 2, lr: float = 5e-5,
-                       seed: int = 0, progress: bool = True) -> QueryEncoder:
-    """AdamW, 30 warm-up steps then a linear decay to zero. Two epochs and the learning
-    rate are the one setting tried (on one fold, before building this); not tuned."""
+EPOCHS = 2
+LEARNING_RATE = 5e-5
+
+
+def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, epochs: int = EPOCHS,
+                       lr: float = LEARNING_RATE, seed: int = 0, progress: bool = True) -> QueryEncoder:
+    """AdamW, 30 warm-up steps then a linear decay to zero. `bench/finetune_probe.py
+    --model query` tries other epochs and learning rates on one fold."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     products = torch.from_numpy(np.array(product_vectors, dtype=np.float32))  # a writable copy
