@@ -42,7 +42,15 @@ from indexer.catalog import read_catalog  # noqa: E402
 from indexer.encoder import embedding_text  # noqa: E402
 from ranker.evaluate import read_judgments  # noqa: E402
 from ranker.metrics import ndcg_at, recall_at  # noqa: E402
-from ranker.query_tuning import QUERIES_PER_STEP, SCALE, QueryEncoder, judged_queries, tune_query_encoder  # noqa: E402
+from ranker.query_tuning import (  # noqa: E402
+    EPOCHS,
+    LEARNING_RATE,
+    QUERIES_PER_STEP,
+    SCALE,
+    QueryEncoder,
+    judged_queries,
+    tune_query_encoder,
+)
 from ranker.training import fold_of  # noqa: E402
 
 
@@ -149,13 +157,13 @@ def vector_quality(query_vectors: np.ndarray, queries: list[str], product_vector
     return float(np.mean(ndcg5)), float(np.mean(recalls))
 
 
-def query_side_probe(args: argparse.Namespace, judgments: dict, train: list[str], test: list[str]) -> None:
+def query_side_probe(data_dir: Path, epochs: int, lr: float, judgments: dict, train: list[str], test: list[str]) -> None:
     from indexer.generations import current_generation_dir
     from indexer.mapping import load_definition
     from indexer.store.embedded import EmbeddedReader
     from ranker.spelling import query_corrector
 
-    reader = EmbeddedReader(current_generation_dir(args.data_dir), load_definition())
+    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
     ids = [p["id"] for p in reader.all_products()]
     vectors = np.asarray(reader.vectors, dtype=np.float32)
     corrector = query_corrector(reader)
@@ -165,10 +173,10 @@ def query_side_probe(args: argparse.Namespace, judgments: dict, train: list[str]
     print(f"cosine as shipped: re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}", flush=True)
     started = time.perf_counter()
     tuned = tune_query_encoder(judged_queries({q: judgments[q] for q in train}, texts, {p: i for i, p in enumerate(ids)}),
-                               vectors, epochs=int(args.epochs), lr=args.lr)
+                               vectors, epochs=epochs, lr=lr)
     seconds = time.perf_counter() - started
     ndcg5, recall = vector_quality(tuned.encode([texts[q] for q in test]), test, vectors, ids, judgments)
-    print(f"query side tuned ({int(args.epochs)} epochs, lr {args.lr:g}, {seconds:.0f}s): "
+    print(f"query side tuned ({epochs} epochs, lr {lr:g}, {seconds:.0f}s): "
           f"re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}")
 
 
@@ -178,8 +186,8 @@ def main() -> int:
     parser.add_argument("--catalog", required=True, type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold", type=int, default=0, help="the held-out fold (same hash as `ranker train`)")
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--epochs", type=float, help="default: 1 (bi, cross); what `ranker train` uses (query)")
+    parser.add_argument("--lr", type=float, help="default: 3e-5 (bi, cross); what `ranker train` uses (query)")
     parser.add_argument("--freeze-layers", type=int, default=2, help="lowest transformer layers kept as they are")
     parser.add_argument("--model", choices=("bi", "cross", "query"), default="bi",
                         help="bi: both towers of the vector space; cross: a cross-encoder scorer; "
@@ -199,8 +207,9 @@ def main() -> int:
     if args.model == "query":
         if args.data_dir is None:
             parser.error("--model query needs --data-dir")
-        query_side_probe(args, judgments, train, test)
+        query_side_probe(args.data_dir, int(args.epochs or EPOCHS), args.lr or LEARNING_RATE, judgments, train, test)
         return 0
+    args.epochs, args.lr = args.epochs or 1.0, args.lr or 3e-5
 
     # the shipped cosine is the reference either way; in `bi` both towers are this one network
     encoder = QueryEncoder(frozen_layers=args.freeze_layers, max_tokens=64).to(device)
