@@ -120,6 +120,9 @@ VARIANTS: dict[str, Variant] = {
     "stop-on-ndcg100": Variant("early stopping on validation nDCG@100, not @10", {"eval_metric": "ndcg@100"}),
     "judged-regression": Variant("trained on judged lists only, squared error on the gain",
                                  {"objective": "reg:squarederror"}, judged_only=True),
+    "judged-lambdamart": Variant("trained on judged lists only, `rank:ndcg`", judged_only=True),
+    "judged-extras": Variant("trained on judged lists only, `rank:ndcg`, list-relative and head-word features",
+                             extra=("list-relative", "head-word"), judged_only=True),
 }
 
 
