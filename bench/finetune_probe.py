@@ -49,9 +49,15 @@ from ranker.query_tuning import (  # noqa: E402
     SCALE,
     QueryEncoder,
     judged_queries,
+    ranknet,
     tune_query_encoder,
 )
 from ranker.training import fold_of  # noqa: E402
+
+
+def ndcg5_by(scores: np.ndarray, judged: list[str], relevance: dict[str, float]) -> float:
+    """nDCG@5 of `judged` ordered by `scores`, best first (ties keep the judgments' order)."""
+    return ndcg_at([judged[i] for i in np.argsort(-scores, kind="stable")], relevance, 5)
 
 
 def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
@@ -62,14 +68,8 @@ def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, tex
     for q in queries:
         judged = list(judgments[q])
         cosine = np.array([product_vectors[p] @ query_vectors[q] for p in judged])
-        scores.append(ndcg_at([judged[i] for i in np.argsort(-cosine, kind="stable")], judgments[q], 5))
+        scores.append(ndcg5_by(cosine, judged, judgments[q]))
     return float(np.mean(scores))
-
-
-def ranknet(scores: torch.Tensor, relevance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed pair loss over one query's products (pairs weighted by their relevance gap) and the summed weight."""
-    weight = (relevance[:, None] - relevance[None, :]).clamp(min=0)
-    return (torch.nn.functional.softplus(-(scores[:, None] - scores[None, :])) * weight).sum(), weight.sum()
 
 
 def step_loss(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
@@ -124,8 +124,7 @@ def cross_rerank_ndcg5(scorer: CrossScorer, queries: list[str], judgments: dict,
     scores = scorer.score([(q, texts[p]) for q, judged in zip(queries, lists, strict=True) for p in judged])
     out, start = [], 0
     for q, judged in zip(queries, lists, strict=True):
-        own = scores[start : start + len(judged)]
-        out.append(ndcg_at([judged[i] for i in np.argsort(-own, kind="stable")], judgments[q], 5))
+        out.append(ndcg5_by(scores[start : start + len(judged)], judged, judgments[q]))
         start += len(judged)
     return float(np.mean(out))
 
@@ -142,14 +141,13 @@ def cross_cost_ms(scorer: CrossScorer, query: str, titles: list[str], repeats: i
 
 
 def vector_quality(query_vectors: np.ndarray, queries: list[str], product_vectors: np.ndarray, ids: list[str],
-                   judgments: dict) -> tuple[float, float]:
+                   ord_by_id: dict[str, int], judgments: dict) -> tuple[float, float]:
     """(re-ranking nDCG@5 of the judged products, recall@100 over the whole catalog) by cosine."""
-    ord_by_id = {p: i for i, p in enumerate(ids)}
     ndcg5, recalls = [], []
     for q, vector in zip(queries, query_vectors, strict=True):
         judged = [p for p in judgments[q] if p in ord_by_id]
         cosine = product_vectors[[ord_by_id[p] for p in judged]] @ vector
-        ndcg5.append(ndcg_at([judged[i] for i in np.argsort(-cosine, kind="stable")], judgments[q], 5))
+        ndcg5.append(ndcg5_by(cosine, judged, judgments[q]))
         top = np.argpartition(-(product_vectors @ vector), 100)[:100]
         recall = recall_at([ids[i] for i in top], judgments[q], 100)
         if recall is not None:
@@ -165,17 +163,18 @@ def query_side_probe(data_dir: Path, epochs: int, lr: float, judgments: dict, tr
 
     reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
     ids = [p["id"] for p in reader.all_products()]
+    ord_by_id = {p: i for i, p in enumerate(ids)}
     vectors = np.asarray(reader.vectors, dtype=np.float32)
     corrector = query_corrector(reader)
     texts = {q: corrector.correct(q) if corrector else q for q in train + test}
     shipped = QueryEncoder().encode([texts[q] for q in test])
-    ndcg5, recall = vector_quality(shipped, test, vectors, ids, judgments)
+    ndcg5, recall = vector_quality(shipped, test, vectors, ids, ord_by_id, judgments)
     print(f"cosine as shipped: re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}", flush=True)
     started = time.perf_counter()
-    tuned = tune_query_encoder(judged_queries({q: judgments[q] for q in train}, texts, {p: i for i, p in enumerate(ids)}),
+    tuned = tune_query_encoder(judged_queries({q: judgments[q] for q in train}, texts, ord_by_id),
                                vectors, epochs=epochs, lr=lr)
     seconds = time.perf_counter() - started
-    ndcg5, recall = vector_quality(tuned.encode([texts[q] for q in test]), test, vectors, ids, judgments)
+    ndcg5, recall = vector_quality(tuned.encode([texts[q] for q in test]), test, vectors, ids, ord_by_id, judgments)
     print(f"query side tuned ({epochs} epochs, lr {lr:g}, {seconds:.0f}s): "
           f"re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}")
 

@@ -232,11 +232,12 @@ def run_ablation(args: argparse.Namespace, command: str) -> Ablation:
         tuning = judged_queries({q: judgments[q] for q in queries}, {q: builder.searched_text(q) for q in queries},
                                 builder.table.ord_by_id)
         builder.query_vectors = out_of_fold_vectors(tuning, reader.vectors, args.folds)
-    tuned = time.perf_counter() - started
+    encoders_done = time.perf_counter()
     rows = build_dataset(builder, judgments, queries)
-    built = time.perf_counter() - started - tuned
+    features_done = time.perf_counter()
     cv = cross_validate(rows, reader.vectors, args.folds, neural=not args.no_neural)
-    validated = time.perf_counter() - started - built - tuned
+    tuned, built, validated = (encoders_done - started, features_done - encoders_done,
+                               time.perf_counter() - features_done)
 
     runs_by_task = ablation_runs(rows, cv)
     results = {task: {name: score_runs(runs, judgments).as_dict() for name, runs in methods.items()}

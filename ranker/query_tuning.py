@@ -89,20 +89,24 @@ class QueryEncoder(torch.nn.Module):
             return np.vstack([self(texts[s : s + batch_size]).cpu().numpy() for s in range(0, len(texts), batch_size)])
 
 
+def ranknet(scores: torch.Tensor, relevance: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """One query's RankNet loss, summed over its pairs, each weighted by the relevance gap
+    (a 3 above a 1 counts twice a 3 above a 2), and the summed weight to normalise by."""
+    weight = (relevance[:, None] - relevance[None, :]).clamp(min=0)
+    return (torch.nn.functional.softplus(scores[None, :] - scores[:, None]) * weight).sum(), float(weight.sum())
+
+
 def _loss(vectors: torch.Tensor, products: torch.Tensor, batch: list[JudgedQuery]) -> torch.Tensor:
     logits = SCALE * vectors @ products.T  # (queries, catalog)
     log_probs = torch.log_softmax(logits, dim=1)
     recall_loss, pair_loss, pair_weight = vectors.new_zeros(()), vectors.new_zeros(()), 0.0
     for k, q in enumerate(batch):
         ordinals = torch.from_numpy(q.ordinals)
-        relevance = torch.from_numpy(q.relevance)
         gains = torch.tensor([gain(float(r)) for r in q.relevance])
         if gains.sum() > 0:
             recall_loss = recall_loss - (log_probs[k, ordinals] * gains).sum() / gains.sum()
-        scores = logits[k, ordinals]
-        weight = (relevance[:, None] - relevance[None, :]).clamp(min=0)
-        pair_loss = pair_loss + (torch.nn.functional.softplus(scores[None, :] - scores[:, None]) * weight).sum()
-        pair_weight += float(weight.sum())
+        loss, weight = ranknet(logits[k, ordinals], torch.from_numpy(q.relevance))
+        pair_loss, pair_weight = pair_loss + loss, pair_weight + weight
     return recall_loss / len(batch) + pair_loss / max(pair_weight, 1.0)
 
 
