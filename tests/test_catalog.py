@@ -33,6 +33,21 @@ def test_csv_good_rows_are_typed(tmp_path: Path) -> None:
     }]
 
 
+def test_html_entities_are_decoded_and_description_tags_dropped(tmp_path: Path) -> None:
+    rows = [{"id": "&amp;1", "title": "Thompson&#39;s 60&quot; Black &amp; Decker Stain", "brand": "Black &amp; Decker",
+             "category": "Paint &amp; Stain>Stains", "attributes": {"size": "1/2&quot;"},
+             "body_html": "<p>Fits&nbsp;<b>3/4 in.</b> pipe &lt;5 lbs</p>"}]
+    path = write(tmp_path / "c.jsonl", "\n".join(json.dumps(r) for r in rows))
+    report = read_catalog(path)
+    assert report.errors == []
+    assert report.products == [{
+        "id": "&amp;1",  # an identifier is matched as written, never rewritten
+        "title": "Thompson's 60\" Black & Decker Stain", "brand": "Black & Decker",
+        "category": "Paint & Stain > Stains", "attributes": {"size": '1/2"'},
+        "description": "Fits 3/4 in. pipe <5 lbs",
+    }]
+
+
 @pytest.mark.parametrize(("row", "field", "problem"), [
     (",Chair,10", "id", "missing (required)"),
     ("B2,,10", "title", "missing (required)"),
