@@ -1,5 +1,6 @@
-"""`python -m ranker evaluate | train`: measure ranking on relevance judgments, and
-train the served models.
+"""`python -m ranker evaluate | train | ltr-upload`: measure ranking on relevance
+judgments, train the served models, and send a version's Learning-to-Rank export to a
+cluster.
 
 `evaluate` builds features for every judged query through the serving recall path and
 cross-validates every model by query, on two tasks (retrieval over the whole catalog,
@@ -33,6 +34,7 @@ from indexer.store.base import Filters
 from indexer.store.embedded import EmbeddedReader
 from ranker.evaluate import Scores, read_judgments, score_runs, split_queries
 from ranker.fusion import blend_scores
+from ranker.ltr_export import LTR_MODEL, ltr_view, write_ltr_bodies
 from ranker.metrics import recall_at
 from ranker.recall import FusionConfig, fuse
 from ranker.report import per_query_ndcg, render
@@ -45,6 +47,7 @@ from ranker.training import (
     cross_validate,
     save_served_models,
     train_served_models,
+    train_xgboost,
 )
 
 DEPTH = 100
@@ -149,6 +152,7 @@ MODEL_ROWS = {
     "hybrid + xgboost": "xgboost",
     "hybrid + xgboost + neural (feature)": "xgboost + neural feature",
     "hybrid + xgboost + neural (blend)": "xgboost + neural blend",
+    "hybrid + xgboost (LTR feature set)": LTR_MODEL,  # exported for a cluster's `sltr`; ShopRank does not serve it
 }
 # the rows `train --combine auto` may serve -> how the served ranker uses the neural score
 SERVABLE_ROWS = {
@@ -292,10 +296,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     meta = {**served.meta, "version": version, "depth": args.depth, "cross_validation": ablation.summary["results"],
             "blend_weights_cv": ablation.cv.blend_weights}
     out_dir = ablation.data_dir / "rankers"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ltr_params, ltr_rounds = ablation.cv.served_settings(LTR_MODEL)
+    meta.update(write_ltr_bodies(out_dir, version, ablation.builder.reader.definition,
+                                 train_xgboost(ltr_view(ablation.rows), None, ltr_params, rounds=ltr_rounds)))
     if ablation.tuning:
         from ranker.query_tuning import export_query_encoder, tune_query_encoder
 
-        out_dir.mkdir(parents=True, exist_ok=True)
         reader = ablation.builder.reader
         meta.update(export_query_encoder(tune_query_encoder(ablation.tuning, reader.vectors), out_dir, version),
                     index_encoder=reader.encoder_variant)
@@ -307,6 +314,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     ablation.write_report(Path(args.report) if args.report else out_dir / f"xgb-{version}.report.html",
                           f"ShopRank ranker {version}: {ablation.summary['queries']:,} queries, "
                           f"{args.folds}-fold cross-validation", served.meta["feature_importance_gain"])
+    return 0
+
+
+def cmd_ltr_upload(args: argparse.Namespace) -> int:
+    """Send the newest version's Learning-to-Rank bodies to the cluster at OPENSEARCH_URL."""
+    from indexer.store.base import BackendUnavailable
+    from indexer.store.opensearch import OpenSearchSettings, connect
+    from ranker.ltr_export import upload
+    from ranker.rerank import latest_model
+
+    data_dir = resolve_data_dir(args.data_dir)
+    model = latest_model(data_dir)
+    if model is None:
+        print(f"error: no ranker in {data_dir / 'rankers'}: run `python -m ranker train` first", file=sys.stderr)
+        return 1
+    meta = json.loads(model.with_name(f"{model.stem}.meta.json").read_text())
+    if "ltr_model" not in meta:
+        print(f"error: {model.name} was trained without a Learning-to-Rank export: train again", file=sys.stderr)
+        return 1
+    bodies = [json.loads((model.parent / meta[key]).read_text()) for key in ("ltr_featureset", "ltr_model")]
+    try:
+        settings = OpenSearchSettings.from_env()
+        upload(connect(settings), settings, *bodies)
+    except BackendUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"uploaded feature set and model {meta['ltr_name']} to {settings.url}; rescore a search with "
+          f'{{"sltr": {{"model": "{meta["ltr_name"]}", "params": {{"keywords": TEXT, "query_vector": "[...]"}}}}}} '
+          "(ranker.ltr_export.sltr_rescore)")
     return 0
 
 
@@ -338,9 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "evaluate":
             p.add_argument("--fusion-grid", action="store_true",
                            help="instead: every fusion setting on recall only, tuned on half the queries")
+    upload = sub.add_parser("ltr-upload", help="send the newest ranker's Learning-to-Rank export to OPENSEARCH_URL")
+    add_common_arguments(upload)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
-    return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "ltr-upload": cmd_ltr_upload}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from indexer.store.base import Filters
 from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for
 from ranker.fusion import blend_scores
+from ranker.ltr_export import LTR_MODEL, ltr_view, plugin_values
 from ranker.metrics import gain, ndcg_of_scores
 from ranker.recall import FusionConfig, fuse
 from ranker.spelling import query_corrector
@@ -281,7 +282,7 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
     chosen on each fold's validation queries."""
     splits = fold_splits(rows, folds)
     judged = {r.query: judged_view(r) for r in rows}
-    cv = CrossValidation({"xgboost": {}}, {"xgboost": {}}, [], {})
+    cv = CrossValidation({"xgboost": {}, LTR_MODEL: {}}, {"xgboost": {}, LTR_MODEL: {}}, [], {})
     fold_models = []
     if neural:
         import torch
@@ -305,9 +306,12 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
                                    disable=None if progress else True):
         tuned = tune_xgboost(train, valid)
         model = _record(cv, "xgboost", tuned)
+        ltr = _record(cv, LTR_MODEL, tune_xgboost(ltr_view(train), ltr_view(valid)))
         for r in test:
             cv.retrieval["xgboost"][r.query] = predict(model, r.features)
             cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
+            cv.retrieval[LTR_MODEL][r.query] = predict(ltr, plugin_values(r.features))
+            cv.rerank[LTR_MODEL][r.query] = predict(ltr, plugin_values(judged[r.query].features))
         if not neural:
             fold_models.append(model)
             continue

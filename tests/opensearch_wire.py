@@ -87,6 +87,8 @@ class Cluster:
     mapping_reads: list[dict[str, Any]] = field(default_factory=list)  # query parameters of each GET _mapping
     violations: list[str] = field(default_factory=list)
     down: bool = False  # while True every request fails as an unreachable cluster's would
+    plugins: list[str] = field(default_factory=lambda: ["opensearch-knn", "opensearch-ltr"])
+    ltr: dict[str, dict[str, Any]] | None = None  # the default feature store once created: "featureset-<name>" -> body
 
     def resolve(self, name: str) -> list[str]:
         names: list[str] = []
@@ -194,6 +196,22 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
     parts = [p for p in path.split("/") if p]
     if group == "info":
         return 200, {"name": "spec-fake", "cluster_name": "spec", "version": {"number": "3.0.0", "distribution": "opensearch"}}
+    if group == "cat.plugins":
+        return 200, [{"name": "node-1", "component": p, "version": "3.0.0"} for p in c.plugins]  # type: ignore[return-value]
+    if group.startswith("ltr.") and "opensearch-ltr" not in c.plugins:
+        return 400, {"error": {"type": "invalid_index_name_exception", "reason": "Invalid index name [_ltr]"}}
+    if group == "ltr.list_stores":
+        return 200, {"stores": {} if c.ltr is None else {"_default_": {"store": "_default_", "index": ".ltrstore"}}}
+    if group == "ltr.create_default_store":
+        c.ltr = {}
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": ".ltrstore"}
+    if group in ("ltr.create_featureset", "ltr.create_model_from_set") and c.ltr is not None:
+        kind = "featureset" if group == "ltr.create_featureset" else "model"
+        name = parts[2] if kind == "featureset" else body["model"]["name"]
+        if kind == "model" and f"featureset-{parts[2]}" not in c.ltr:
+            return 404, {"error": {"type": "resource_not_found_exception", "reason": f"Unknown featureset [{parts[2]}]"}}
+        c.ltr[f"{kind}-{name}"] = body
+        return 201, {"_index": ".ltrstore", "_id": f"{kind}-{name}", "result": "created"}
     if group == "search_pipeline.put":
         c.pipelines[parts[-1]] = body
         return 200, {"acknowledged": True}

@@ -218,3 +218,43 @@ def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: igno
     others = [i for i in range(len(FEATURE_NAMES)) if i not in engine_scores]
     np.testing.assert_allclose(remote[:, others], local[:, others], atol=1e-5)
     assert local[:, others].std(axis=0).sum() > 0  # the comparison is not between constants
+
+
+def test_ltr_upload_sends_the_feature_set_then_its_model(wire, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from ranker.__main__ import main as ranker_main
+    from tests.test_ltr_export import exported_ranker
+
+    meta = exported_ranker(tmp_path)
+    assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 0
+    assert wire.violations == []
+    groups = [g for g, _, _ in wire.requests]
+    assert groups == ["cat.plugins", "ltr.list_stores", "ltr.create_default_store", "ltr.create_featureset",
+                      "ltr.create_model_from_set"]
+    name = meta["ltr_name"]
+    assert wire.ltr == {
+        f"featureset-{name}": json.loads((tmp_path / "rankers" / meta["ltr_featureset"]).read_text()),
+        f"model-{name}": json.loads((tmp_path / "rankers" / meta["ltr_model"]).read_text())}
+    assert f"uploaded feature set and model {name}" in capsys.readouterr().out
+    # a second version goes into the store that now exists
+    wire.requests.clear()
+    exported_ranker(tmp_path / "again", "20260102T000000")
+    assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path / "again")]) == 0
+    assert [g for g, _, _ in wire.requests][:3] == ["cat.plugins", "ltr.list_stores", "ltr.create_featureset"]
+
+
+def test_ltr_upload_names_what_is_missing(wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from ranker.__main__ import main as ranker_main
+    from tests.test_ltr_export import exported_ranker
+
+    assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
+    assert "no ranker in" in capsys.readouterr().err
+    exported_ranker(tmp_path)
+    wire.plugins.remove("opensearch-ltr")
+    assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
+    assert "has no Learning to Rank plugin (opensearch-ltr)" in capsys.readouterr().err
+    assert not [g for g, _, _ in wire.requests if g.startswith("ltr.")]
+    monkeypatch.delenv("OPENSEARCH_URL")
+    assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
+    assert "needs OPENSEARCH_URL" in capsys.readouterr().err

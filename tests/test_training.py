@@ -46,7 +46,8 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     assert "3-fold cross-validation by query" in printed
     method_column = [line[:36].strip() for line in printed.splitlines()]
     for method in ("bm25", "vector", "hybrid", "hybrid + neural", "hybrid + xgboost",
-                   "hybrid + xgboost + neural (feature)", "hybrid + xgboost + neural (blend)"):
+                   "hybrid + xgboost + neural (feature)", "hybrid + xgboost + neural (blend)",
+                   "hybrid + xgboost (LTR feature set)"):
         assert method_column.count(method) == 2  # one row per task
 
     meta = json.loads(out.read_text())
@@ -91,6 +92,19 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
     tree.load_model(fresh_index / "rankers" / f"xgb-{meta['version']}.json")
     inputs = np.hstack([result.features, result.model_scores["neural"][:, None]])
     np.testing.assert_allclose(tree.inplace_predict(inputs), result.scores, atol=1e-5)
+
+    # the same version carries the Learning-to-Rank plugin bodies: a feature set and a model over it
+    from ranker.ltr_export import LTR_FEATURES, plugin_values
+    from tests.test_ltr_export import score_with_dump
+
+    featureset = json.loads((fresh_index / "rankers" / meta["ltr_featureset"]).read_text())["featureset"]
+    model = json.loads((fresh_index / "rankers" / meta["ltr_model"]).read_text())["model"]
+    assert featureset["name"] == model["name"] == meta["ltr_name"] == f"shoprank-{meta['version']}"
+    assert [f["name"] for f in featureset["features"]] == list(LTR_FEATURES)
+    trees = json.loads(model["model"]["definition"])
+    ltr_scores = [score_with_dump(trees, dict(zip(LTR_FEATURES, map(float, v), strict=True)))
+                  for v in plugin_values(result.features)]
+    assert np.isfinite(ltr_scores).all() and np.ptp(ltr_scores) > 0
 
 
 def test_neural_scorer_onnx_graph_matches_torch(demo_reader, demo_searcher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
