@@ -273,7 +273,8 @@ def test_evaluate_writes_the_ablation_and_the_fusion_grid(fresh_index: Path, jud
     summary = json.loads(out.read_text())
     assert summary["query_encoder"] == "tuned out of fold"
     for task in ("retrieval", "rerank"):
-        assert list(summary["results"][task]) == ["bm25", "vector", "hybrid", "hybrid + xgboost"]  # no neural asked
+        assert list(summary["results"][task]) == ["bm25", "vector", "hybrid", "hybrid + xgboost",  # no neural asked
+                                                  "hybrid + xgboost (LTR feature set)"]
         for figures in summary["results"][task].values():
             assert set(figures) == {"ndcg@5", "ndcg@10", "mrr", "recall@100", "queries"}
             assert 0.0 <= figures["ndcg@10"] <= 1.0 and figures["queries"] == summary["queries"]
