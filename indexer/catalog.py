@@ -187,8 +187,11 @@ def _bool(value: Any) -> bool:
 
 
 def _category(value: Any) -> str:
-    parts = value if isinstance(value, list) else _text(value).split(CATEGORY_SEPARATOR)
-    parts = [_display_text(p) for p in parts]
+    """A category path; breadcrumbs exported from HTML read `Tools &gt; Drills`."""
+    if isinstance(value, list):
+        parts = [_display_text(p) for p in value]
+    else:  # decoded once, before it is split
+        parts = [p.strip() for p in _display_text(value).split(CATEGORY_SEPARATOR)]
     if any(not p for p in parts):
         raise ValueError(f"empty level in category path {value!r}")
     return f" {CATEGORY_SEPARATOR} ".join(parts)

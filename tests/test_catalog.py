@@ -35,7 +35,7 @@ def test_csv_good_rows_are_typed(tmp_path: Path) -> None:
 
 def test_html_entities_are_decoded_and_description_tags_dropped(tmp_path: Path) -> None:
     rows = [{"id": "&amp;1", "title": "Thompson&#39;s 60&quot; Black &amp; Decker Stain", "brand": "Black &amp; Decker",
-             "category": "Paint &amp; Stain>Stains", "attributes": {"size": "1/2&quot;"},
+             "category": "Paint &amp; Stain&gt;Stains", "attributes": {"size": "1/2&quot;"},
              "body_html": "<p>Fits&nbsp;<b>3/4 in.</b> pipe &lt;5 lbs</p>"}]
     path = write(tmp_path / "c.jsonl", "\n".join(json.dumps(r) for r in rows))
     report = read_catalog(path)
