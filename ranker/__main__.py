@@ -322,14 +322,14 @@ def cmd_ltr_upload(args: argparse.Namespace) -> int:
     from indexer.store.base import BackendUnavailable
     from indexer.store.opensearch import OpenSearchSettings, connect
     from ranker.ltr_export import upload
-    from ranker.rerank import latest_model
+    from ranker.rerank import latest_model, meta_path
 
     data_dir = resolve_data_dir(args.data_dir)
     model = latest_model(data_dir)
     if model is None:
         print(f"error: no ranker in {data_dir / 'rankers'}: run `python -m ranker train` first", file=sys.stderr)
         return 1
-    meta = json.loads(model.with_name(f"{model.stem}.meta.json").read_text())
+    meta = json.loads(meta_path(model).read_text())
     if "ltr_model" not in meta:
         print(f"error: {model.name} was trained without a Learning-to-Rank export: train again", file=sys.stderr)
         return 1

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 DEFAULT_DEPTH = 100  # for a model whose meta does not say how deep it was evaluated
 
 
+def meta_path(model_path: Path) -> Path:
+    """`xgb-<version>.json` -> `xgb-<version>.meta.json`: what goes with the model."""
+    return model_path.with_name(model_path.stem + ".meta.json")
+
+
 def latest_model(data_dir: Path) -> Path | None:
     """The newest `DATA/rankers/xgb-<version>.json` (versions sort by time)."""
     models = sorted(p for p in (data_dir / "rankers").glob("xgb-*.json") if not p.name.endswith(".meta.json"))
@@ -42,8 +47,8 @@ class LearnedRanker:
         """`source` gives the candidates' feature inputs: the generation's feature table
         (embedded; built once per generation, shared across model versions) or one request
         per query to the cluster (OpenSearch)."""
-        meta_path = model_path.with_name(model_path.stem + ".meta.json")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta_file = meta_path(model_path)
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         if meta.get("features", list(FEATURE_NAMES)) != list(FEATURE_NAMES):
             raise ValueError(f"{model_path.name} was trained on other features; retrain it (python -m ranker train)")
         self.path = model_path
@@ -55,7 +60,7 @@ class LearnedRanker:
         self.blend_weight = float(meta.get("blend_weight") or 0.0)
         self.neural = NeuralScorerSession(model_path.with_name(meta["neural"])) if meta.get("neural") else None
         if self.combine not in (None, "feature", "blend") or (self.combine and self.neural is None):
-            raise ValueError(f"{meta_path.name}: combine {self.combine!r} needs a neural model file")
+            raise ValueError(f"{meta_file.name}: combine {self.combine!r} needs a neural model file")
         self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
         self.source = source
         self.query_encoder = None

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from indexer.store.base import Filters
 from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for
 from ranker.fusion import blend_scores
-from ranker.ltr_export import LTR_MODEL, ltr_view, plugin_values
+from ranker.ltr_export import LTR_MODEL, ltr_view
 from ranker.metrics import gain, ndcg_of_scores
 from ranker.recall import FusionConfig, fuse
 from ranker.spelling import query_corrector
@@ -282,6 +282,9 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
     chosen on each fold's validation queries."""
     splits = fold_splits(rows, folds)
     judged = {r.query: judged_view(r) for r in rows}
+    # the exported model's inputs, as a cluster computes them: converted once, not per fold
+    ltr_rows = dict(zip((r.query for r in rows), ltr_view(rows), strict=True))
+    ltr_judged = dict(zip(judged, ltr_view(list(judged.values())), strict=True))
     cv = CrossValidation({"xgboost": {}, LTR_MODEL: {}}, {"xgboost": {}, LTR_MODEL: {}}, [], {})
     fold_models = []
     if neural:
@@ -306,12 +309,13 @@ def cross_validate(rows: list[QueryRows], product_vectors: np.ndarray, folds: in
                                    disable=None if progress else True):
         tuned = tune_xgboost(train, valid)
         model = _record(cv, "xgboost", tuned)
-        ltr = _record(cv, LTR_MODEL, tune_xgboost(ltr_view(train), ltr_view(valid)))
+        ltr = _record(cv, LTR_MODEL, tune_xgboost([ltr_rows[r.query] for r in train],
+                                                  [ltr_rows[r.query] for r in valid]))
         for r in test:
             cv.retrieval["xgboost"][r.query] = predict(model, r.features)
             cv.rerank["xgboost"][r.query] = predict(model, judged[r.query].features)
-            cv.retrieval[LTR_MODEL][r.query] = predict(ltr, plugin_values(r.features))
-            cv.rerank[LTR_MODEL][r.query] = predict(ltr, plugin_values(judged[r.query].features))
+            cv.retrieval[LTR_MODEL][r.query] = predict(ltr, ltr_rows[r.query].features)
+            cv.rerank[LTR_MODEL][r.query] = predict(ltr, ltr_judged[r.query].features)
         if not neural:
             fold_models.append(model)
             continue
