@@ -102,7 +102,13 @@ def test_queries_keep_succeeding_while_generations_switch(fresh_index: Path, tmp
         while second not in generations_seen:
             assert time.monotonic() < deadline, "new generation never served"
             time.sleep(0.05)
+        # some worker serves the new generation; the other may take a moment longer, so ask
+        # until an answer comes from it (a worker answering from it must have NEW-1)
         _status, body = server.get("/search?q=quokka+lamp&k=1")
+        while body["generation"] != second:
+            assert time.monotonic() < deadline, "new generation never served by the asked worker"
+            time.sleep(0.05)
+            _status, body = server.get("/search?q=quokka+lamp&k=1")
         assert body["results"][0]["id"] == "NEW-1"
         from indexer.__main__ import main
 
