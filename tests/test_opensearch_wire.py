@@ -223,7 +223,7 @@ def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: igno
 def test_ltr_upload_sends_the_feature_set_then_its_model(wire, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from ranker.__main__ import main as ranker_main
-    from tests.test_ltr_export import exported_ranker
+    from tests.ranking_helpers import exported_ranker
 
     meta = exported_ranker(tmp_path)
     assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 0
@@ -246,7 +246,7 @@ def test_ltr_upload_sends_the_feature_set_then_its_model(wire, tmp_path: Path,  
 def test_ltr_upload_names_what_is_missing(wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                           capsys: pytest.CaptureFixture[str]) -> None:
     from ranker.__main__ import main as ranker_main
-    from tests.test_ltr_export import exported_ranker
+    from tests.ranking_helpers import exported_ranker
 
     assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
     assert "no ranker in" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def test_train_reports_cross_validation_and_saves_a_versioned_model(
 
     # the same version carries the Learning-to-Rank plugin bodies: a feature set and a model over it
     from ranker.ltr_export import LTR_FEATURES, plugin_values
-    from tests.test_ltr_export import score_with_dump
+    from tests.ranking_helpers import score_with_dump
 
     featureset = json.loads((fresh_index / "rankers" / meta["ltr_featureset"]).read_text())["featureset"]
     model = json.loads((fresh_index / "rankers" / meta["ltr_model"]).read_text())["model"]
