@@ -6,6 +6,10 @@ Indexes the catalog (skipped when the data dir already serves it), starts the se
 on a free port, warms it up, then fires each query once:
   1. one client at a time -> latency p50 / p95 / p99 as the client sees it;
   2. --concurrency clients at once -> queries per second.
+With --versus NAME=VALUE, step 1 sends every query twice, as is and with that parameter,
+in a random order per query, and reports the median per-query difference: both variants
+meet the same moment of a noisy machine, which separate runs (a millisecond apart from
+run to run on the 2-core machine) do not.
 Queries come from the judgments file next to the catalog when there is one (query text
 only), otherwise from words of product titles. The load generator runs on the same
 machine and takes CPU from the server: figures are conservative.
@@ -90,8 +94,11 @@ def main() -> int:
     parser.add_argument("--encoder", default="int8", choices=("fp32", "int8"))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra search parameter, e.g. rerank=false (repeatable)")
+    parser.add_argument("--versus", metavar="NAME=VALUE",
+                        help="also time each query with this parameter changed, e.g. rerank=false")
     args = parser.parse_args()
     extra = dict(p.split("=", 1) for p in args.param)
+    other = {**extra, **dict([args.versus.split("=", 1)])} if args.versus else None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="shoprank-latency-"))
     sys.path.insert(0, str(ROOT))
     from ranker.__main__ import ensure_index
@@ -116,9 +123,17 @@ def main() -> int:
         for query in queries[:100]:  # warm-up: page cache, lazy allocations (not measured)
             fetch(base, query + " warmup", args.k, extra)
 
-        client, server_side = [], []
+        client, server_side, paired = [], [], []
+        coin = random.Random(3)
         for query in queries:
-            c, s = fetch(base, query, args.k, extra)
+            if other is None:
+                c, s = fetch(base, query, args.k, extra)
+            else:  # both variants, in a random order so neither always runs second
+                first_base = coin.random() < 0.5
+                timings = [fetch(base, query, args.k, params) for params in
+                           ((extra, other) if first_base else (other, extra))]
+                (c, s), versus = timings if first_base else timings[::-1]
+                paired.append((c, s, *versus))
             client.append(c)
             server_side.append(s)
 
@@ -153,6 +168,11 @@ def main() -> int:
           + (f", {' '.join(args.param)}" if args.param else ""))
     print(f"one client   : p50 {percentile(client, 50):6.2f} ms   p95 {percentile(client, 95):6.2f} ms   "
           f"p99 {percentile(client, 99):6.2f} ms   (server-side took_ms p50 {statistics.median(server_side):.2f})")
+    if paired:
+        a = np.array(paired)
+        print(f"paired       : p50 {np.median(a[:, 0]):6.2f} ms as is, {np.median(a[:, 2]):6.2f} ms with "
+              f"{args.versus}; per-query difference (as is - {args.versus}) median "
+              f"{np.median(a[:, 0] - a[:, 2]):+.2f} ms (server-side {np.median(a[:, 1] - a[:, 3]):+.2f} ms)")
     print(f"{args.concurrency} clients    : {qps:6.0f} queries/s")
     if rss:
         print(f"memory       : {' + '.join(f'{mb:.0f}' for mb in rss)} MB resident (one figure per worker)")
