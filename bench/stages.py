@@ -86,7 +86,7 @@ def main() -> int:
             marks.append(time.perf_counter())
             if ranker.combine == "feature":
                 features = np.hstack([features, neural[:, None]])
-            ranker.model.inplace_predict(features)
+            ranker.trees.score(features)
             marks.append(time.perf_counter())
         reader.match_summary(query, [h.id for h in knn], none)
         marks.append(time.perf_counter())

@@ -299,15 +299,11 @@ def _log_rank(ranks: np.ndarray, missing: float) -> np.ndarray:
     return np.log1p(np.where(np.isnan(ranks), missing, ranks)).astype(np.float32)
 
 
-def compute_features(query: str, query_vector: np.ndarray, candidates: Candidates, table: ProductTable,
-                     text_scores: dict[str, np.ndarray], vectors: np.ndarray,
+def compute_features(query: str, query_vector: np.ndarray, candidates: Candidates, inputs: FeatureInputs,
                      definition: IndexDefinition, profile: ShopperProfile | None = None) -> np.ndarray:
-    """The (n_candidates, len(FEATURE_NAMES)) float32 matrix for one query.
-
-    `text_scores` are the reader's BM25 scores for these candidates ("combined" and per
-    search field); `vectors` are the candidates' unit vectors (rows in candidate order)."""
+    """The (n_candidates, len(FEATURE_NAMES)) float32 matrix for one query."""
     n = len(candidates.ids)
-    rows = np.array([table.ord_by_id[i] for i in candidates.ids], dtype=np.int64)
+    table, text_scores, vectors, rows = inputs.table, inputs.text_scores, inputs.vectors, inputs.rows
     out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if n == 0:
         return out
@@ -381,6 +377,7 @@ class FeatureInputs:
     """What `compute_features` needs besides the query, for one candidate list."""
 
     table: ProductTable
+    rows: np.ndarray  # the candidates' rows in `table`, in candidate order
     text_scores: dict[str, np.ndarray]  # BM25 per search field and "combined", in candidate order
     vectors: np.ndarray  # the candidates' unit vectors, in candidate order
 
@@ -393,10 +390,13 @@ class GenerationFeatures:
         self.reader = reader
         self.table = table
         self.definition = reader.definition
+        # A plain ndarray view of the memory-mapped matrix (no copy): indexing a np.memmap
+        # runs its Python-level __getitem__, a tenth of a millisecond per query.
+        self.vectors = np.asarray(reader.vectors)
 
     def inputs(self, query: str, ids: list[str]) -> FeatureInputs:
-        ordinals = np.array([self.table.ord_by_id[i] for i in ids], dtype=np.int64)
-        return FeatureInputs(self.table, self.table.text_scores(query, ordinals), np.asarray(self.reader.vectors[ordinals]))
+        rows = np.array([self.table.ord_by_id[i] for i in ids], dtype=np.int64)
+        return FeatureInputs(self.table, rows, self.table.text_scores(query, rows), self.vectors[rows])
 
 
 class RequestFeatures:
@@ -420,7 +420,8 @@ class RequestFeatures:
         scores = {path: np.array([e[2].get(path, 0.0) for e in entries], dtype=np.float32)
                   for path in self.definition.search_fields}
         scores["combined"] = combine_field_scores(self.definition, scores)
-        return FeatureInputs(table, scores, np.stack([e[1] for e in entries]).astype(np.float32))
+        return FeatureInputs(table, np.arange(len(entries), dtype=np.int64), scores,
+                             np.stack([e[1] for e in entries]).astype(np.float32))
 
 
 def features_for(source: GenerationFeatures | RequestFeatures, query: str, query_vector: np.ndarray,
@@ -428,6 +429,5 @@ def features_for(source: GenerationFeatures | RequestFeatures, query: str, query
     """Gather the inputs from the backend's feature source and compute the features: the
     one call training and serving both make. Returns (features, the candidates' vectors)."""
     inputs = source.inputs(query, candidates.ids)
-    features = compute_features(query, query_vector, candidates, inputs.table, inputs.text_scores, inputs.vectors,
-                                source.definition, profile)
+    features = compute_features(query, query_vector, candidates, inputs, source.definition, profile)
     return features, inputs.vectors

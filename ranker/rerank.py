@@ -1,8 +1,9 @@
-"""The learned ranker at serving time: features for the fused candidates, one XGBoost
-call, a new order. Loaded per model version, over the generation's feature table.
+"""The learned ranker at serving time: features for the fused candidates, one call of the
+trees (XGBoost's model run by onnxruntime, `ranker.tree_session`), a new order. Loaded per
+model version, over the generation's feature table.
 
-One thread per request (`nthread=1`, in-place prediction without a DMatrix): on two cores
-XGBoost with two threads costs milliseconds of thread start-up per call.
+One thread per request: on two cores a second thread per call costs more in start-up and
+contention than it saves on 100 rows.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import xgboost as xgb
 
 from ranker.features import FEATURE_NAMES, Candidates, GenerationFeatures, RequestFeatures, features_for
 from ranker.neural import NeuralScorerSession
+from ranker.tree_session import TreeScorer
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,12 @@ class LearnedRanker:
             raise ValueError(f"{model_path.name} was trained on other features; retrain it (python -m ranker train)")
         self.path = model_path
         self.version = meta.get("version", model_path.stem)
-        self.model = xgb.Booster()
-        self.model.load_model(model_path)
-        self.model.set_param({"nthread": 1})
         self.combine = meta.get("combine")
         self.blend_weight = float(meta.get("blend_weight") or 0.0)
         self.neural = NeuralScorerSession(model_path.with_name(meta["neural"])) if meta.get("neural") else None
         if self.combine not in (None, "feature", "blend") or (self.combine and self.neural is None):
             raise ValueError(f"{meta_file.name}: combine {self.combine!r} needs a neural model file")
+        self.trees = TreeScorer(model_path, len(FEATURE_NAMES) + (self.combine == "feature"))
         self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
         self.source = source
         self.query_encoder = None
@@ -90,10 +89,10 @@ class LearnedRanker:
         if self.neural is not None:
             model_scores["neural"] = self.neural.score(vector, vectors, features)
         if self.combine == "feature":
-            model_scores["xgboost"] = self.model.inplace_predict(np.hstack([features, model_scores["neural"][:, None]]))
+            model_scores["xgboost"] = self.trees.score(np.hstack([features, model_scores["neural"][:, None]]))
             scores = model_scores["xgboost"]
         else:
-            model_scores["xgboost"] = self.model.inplace_predict(features)
+            model_scores["xgboost"] = self.trees.score(features)
             scores = model_scores["xgboost"] + self.blend_weight * model_scores.get("neural", 0.0)
         order = np.argsort(-scores, kind="stable")
         return Reranked([ids[i] for i in order], scores[order], features[order],

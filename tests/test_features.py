@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from indexer.store.base import Filters
-from ranker.features import FEATURE_INDEX, FEATURE_NAMES, ShopperProfile, TokenBags, unit_tokens
+from ranker.features import FEATURE_INDEX, FEATURE_NAMES, ShopperProfile, TokenBags, features_for, unit_tokens
 from ranker.recall import FusionConfig
 from ranker.training import FeatureBuilder
 
@@ -93,17 +93,12 @@ def test_product_signals_and_neutral_personalization(builder) -> None:  # type: 
 
 
 def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
-    from ranker.features import compute_features
-
     recalled = builder.recall("yoga mat")
     candidates, vector = recalled.candidates, recalled.vector
     products = demo_reader.products(candidates.ids)
     favourite = products[0]
     profile = ShopperProfile({favourite["category"]: 0.8}, {favourite["brand"]: 0.5}, embedding=vector)
-    ordinals = np.array([builder.table.ord_by_id[i] for i in candidates.ids])
-    features = compute_features("yoga mat", vector, candidates, builder.table,
-                                builder.table.text_scores("yoga mat", ordinals),
-                                np.asarray(demo_reader.vectors[ordinals]), demo_reader.definition, profile)
+    features, _ = features_for(builder.source, "yoga mat", vector, candidates, profile)
     brands = np.array([p["brand"] == favourite["brand"] for p in products])
     assert (features[brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.5).all()
     assert (features[~brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.0).all()
