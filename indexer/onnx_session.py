@@ -26,12 +26,16 @@ def select_providers() -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def open_session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
+def open_session(model: str | Path | bytes, threads: int = 1, cpu_only: bool = False) -> ort.InferenceSession:
     """Serve with one intra-op thread per request: on 2 cores, two threads per request
-    collapse as soon as another process takes a core. Offline jobs pass threads=0 (all)."""
+    collapse as soon as another process takes a core. Offline jobs pass threads=0 (all).
+    `model` is a file or a serialized graph; `cpu_only` for graphs with no CUDA kernels,
+    which would only pay for copies to the device and back."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=select_providers())
+    providers = ["CPUExecutionProvider"] if cpu_only else select_providers()
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=options,
+                                providers=providers)
