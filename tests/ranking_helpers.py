@@ -43,7 +43,6 @@ def exported_ranker(data_dir: Path, version: str = "20260101T000000") -> dict:
     return meta
 
 
-
 def score_with_dump(trees: list[dict], values: dict[str, float]) -> float:
     """How the plugin walks an XGBoost JSON dump: `value < split_condition` goes to `yes`,
     compared as Java floats (float32), as XGBoost compares: a split sits on a data value, and
