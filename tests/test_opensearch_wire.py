@@ -187,6 +187,26 @@ def test_learned_ranking_on_opensearch_gets_field_scores_from_named_queries(  # 
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_model_that_does_not_load_leaves_opensearch_search_in_recall_order(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ranker.recall import SearchRequest
+    from web.serving import OpenSearchState
+
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    _save_tree_model(tmp_path / "rankers", depth=60)
+    (tmp_path / "rankers" / "xgb-1.json").write_text("{ not a model")
+    capsys.readouterr()
+    state = OpenSearchState(tmp_path, models_dir)
+    searcher = state.searcher()
+    assert searcher.ranker is None
+    response = searcher.search(SearchRequest("gray velvet sofa", k=5, explain=True))
+    assert response.results and all("model" not in r["explain"] for r in response.results)
+    assert state._current_ranker(searcher.reader) is None  # not retried on every refresh
+    errors = capsys.readouterr().err
+    assert "event=model_load_failed model=xgb-1.json" in errors
+    assert errors.count("event=model_load_failed") == 1
+
+
 def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: ignore[no-untyped-def]
         wire, tmp_path: Path, demo_catalog: Path, demo_reader, demo_searcher) -> None:
     """Same catalog, same candidates: every feature that does not come from the engine's

@@ -64,6 +64,7 @@ class OpenSearchState:
         self.fusion = fusion or FusionConfig()
         self._encoders = QueryEncoders(models_dir)
         self._ranker: LearnedRanker | None = None
+        self._failed_model: Path | None = None
         self._corrector: tuple[tuple[str, int], QueryCorrector | None] | None = None
         self._searcher: HybridSearcher | None = None
         self._client = None  # one connection pool for the life of the worker
@@ -98,13 +99,19 @@ class OpenSearchState:
         return self._corrector[1]
 
     def _current_ranker(self, reader: Any) -> LearnedRanker | None:
-        """The newest model, loaded once; its feature source follows the refreshed reader."""
+        """The newest model, loaded once; its feature source follows the refreshed reader.
+        A model that does not load is logged once and skipped: searches keep the model they
+        had (or recall order), as on the embedded backend, until a newer one is written."""
         model = latest_model(self.data_dir)
         if model is None:
             self._ranker = None
-        elif self._ranker is None or self._ranker.path != model:
-            self._ranker = LearnedRanker(model, RequestFeatures(reader, reader.analyze))
-        else:
+        elif (self._ranker is None or self._ranker.path != model) and model != self._failed_model:
+            try:
+                self._ranker = LearnedRanker(model, RequestFeatures(reader, reader.analyze))
+            except (OSError, ValueError, RuntimeError) as exc:
+                self._failed_model = model
+                log.error("event=model_load_failed model=%s error=%r", model.name, str(exc))
+        if self._ranker is not None:
             self._ranker.source = RequestFeatures(reader, reader.analyze)
         return self._ranker
 
