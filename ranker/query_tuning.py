@@ -4,8 +4,8 @@ Product vectors stay exactly as the index stored them; only the query encoder le
 where, in that fixed space, a query should land. So a tuned model needs no re-embedding
 of the catalog and no second vector per product, the index and its contract do not
 change, and serving still encodes each query once (same network, same cost). On Home
-Depot, cross-validated, vector recall@100 went 0.711 → 0.767 and the served model's
-0.846 → 0.856 (`python -m ranker evaluate`, docs/ranking.md).
+Depot, cross-validated, vector recall@100 went 0.711 → 0.768 and the served model's
+0.843 → 0.853 (`python -m ranker evaluate`, docs/ranking.md).
 
 Loss per query: a softmax over the whole catalog's vectors with the judged products as
 targets, weighted by their gain (recall: pull relevant products above every other

@@ -12,6 +12,7 @@ from opensearchpy import OpenSearch
 
 from indexer.__main__ import EXIT_FAILED, EXIT_OK, main
 from tests.conftest import SHARED
+from tests.ranking_helpers import exported_ranker
 
 pytestmark = pytest.mark.skipif(not (SHARED / "opensearch-api-spec" / "spec").is_dir(),
                                 reason="../shared/opensearch-api-spec is not here")
@@ -207,6 +208,24 @@ def test_a_model_that_does_not_load_leaves_opensearch_search_in_recall_order(  #
     assert errors.count("event=model_load_failed") == 1
 
 
+def test_a_newer_model_that_does_not_load_keeps_the_loaded_one(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from indexer.backends import opensearch_reader
+    from web.serving import OpenSearchState
+
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    _save_tree_model(tmp_path / "rankers", depth=60)
+    state = OpenSearchState(tmp_path, models_dir)
+    loaded = state.searcher().ranker
+    assert loaded is not None and loaded.path.name == "xgb-1.json"
+    (tmp_path / "rankers" / "xgb-2.json").write_text("{ not a model")
+    capsys.readouterr()
+    refreshed = opensearch_reader()
+    assert state._current_ranker(refreshed) is loaded
+    assert loaded.source.reader is refreshed  # the kept model reads from the refreshed reader
+    assert "event=model_load_failed model=xgb-2.json" in capsys.readouterr().err
+
+
 def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: ignore[no-untyped-def]
         wire, tmp_path: Path, demo_catalog: Path, demo_reader, demo_searcher) -> None:
     """Same catalog, same candidates: every feature that does not come from the engine's
@@ -243,7 +262,6 @@ def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: igno
 def test_ltr_upload_sends_the_feature_set_then_its_model(wire, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from ranker.__main__ import main as ranker_main
-    from tests.ranking_helpers import exported_ranker
 
     meta = exported_ranker(tmp_path)
     assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 0
@@ -266,7 +284,6 @@ def test_ltr_upload_sends_the_feature_set_then_its_model(wire, tmp_path: Path,  
 def test_ltr_upload_names_what_is_missing(wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                           capsys: pytest.CaptureFixture[str]) -> None:
     from ranker.__main__ import main as ranker_main
-    from tests.ranking_helpers import exported_ranker
 
     assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
     assert "no ranker in" in capsys.readouterr().err

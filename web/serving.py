@@ -103,16 +103,17 @@ class OpenSearchState:
         A model that does not load is logged once and skipped: searches keep the model they
         had (or recall order), as on the embedded backend, until a newer one is written."""
         model = latest_model(self.data_dir)
+        source = RequestFeatures(reader, reader.analyze)
         if model is None:
             self._ranker = None
         elif (self._ranker is None or self._ranker.path != model) and model != self._failed_model:
             try:
-                self._ranker = LearnedRanker(model, RequestFeatures(reader, reader.analyze))
+                self._ranker = LearnedRanker(model, source)
             except (OSError, ValueError, RuntimeError) as exc:
                 self._failed_model = model
                 log.error("event=model_load_failed model=%s error=%r", model.name, str(exc))
-        if self._ranker is not None:
-            self._ranker.source = RequestFeatures(reader, reader.analyze)
+        if self._ranker is not None:  # a kept model, too, reads from the refreshed reader
+            self._ranker.source = source
         return self._ranker
 
 
