@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 HOME_DEPOT = ROOT.parent / "shared" / "data" / "home-depot" / "products.csv"
 sys.path.insert(0, str(ROOT))
 
+from indexer import settings  # noqa: E402
 from indexer.catalog import read_catalog  # noqa: E402
 from indexer.encoder import TextEncoder, embedding_text  # noqa: E402
 from indexer.model_export import export_models  # noqa: E402
-from indexer.settings import models_dir, resolve_data_dir  # noqa: E402
 
 
 def main() -> int:
@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--batch-sizes", default="16,64,256", help="int8 throughput per batch size")
     args = parser.parse_args()
-    directory = models_dir(resolve_data_dir(args.data_dir))
+    directory = settings.models_dir(settings.data_dir(args.data_dir))
     export_models(directory)
     products = read_catalog(args.catalog).products[: args.n]
     texts = [embedding_text(p) for p in products]

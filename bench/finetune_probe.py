@@ -9,8 +9,9 @@ cosine's nDCG@5 on this fold's judged products before and after. Loss: RankNet o
 query's judged products (pairs weighted by their relevance gap) plus an in-batch
 contrastive term (each query's best product against every product in the batch), which
 keeps the space usable for retrieval. Product text is what the index embeds
-(`embedding_text`); the network is `ranker.query_tuning.QueryEncoder`, here trained as
-both towers. Uses torch (offline only) and CUDA when present; on 2 CPU cores one epoch
+(`embedding_text`); the network is `ranker.training.query_encoder.QueryTower`, here
+trained as both towers, by the same loop `train` tunes the query encoder with
+(`fine_tune`). Uses torch (offline only) and CUDA when present; on 2 CPU cores one epoch
 over four folds took about 13 minutes (a draft of this script).
 
 `--model cross` trains the same network as a cross-encoder instead: query and title read
@@ -20,8 +21,8 @@ pass per candidate, not per query), so the probe also prints what scoring 100 ca
 costs with it on this machine.
 
 `--model query --data-dir DIR` tunes only the query side against the index's own product
-vectors, exactly as `python -m ranker train` does (`ranker.query_tuning`, queries
-corrected as served), so its epochs and learning rate can be tried on one fold; it prints
+vectors, exactly as `python -m ranker train` does (`ranker.training.query_encoder`, queries
+corrected by the search pipeline), so its epochs and learning rate can be tried on one fold; it prints
 the cosine's re-ranking nDCG@5 and its catalog-wide recall@100 before and after.
 """
 
@@ -42,17 +43,17 @@ from indexer.catalog import read_catalog  # noqa: E402
 from indexer.encoder import embedding_text  # noqa: E402
 from ranker.evaluate import read_judgments  # noqa: E402
 from ranker.metrics import ndcg_at, recall_at  # noqa: E402
-from ranker.query_tuning import (  # noqa: E402
+from ranker.training.folds import fold_of  # noqa: E402
+from ranker.training.query_encoder import (  # noqa: E402
     EPOCHS,
     LEARNING_RATE,
-    QUERIES_PER_STEP,
     SCALE,
-    QueryEncoder,
+    QueryTower,
+    fine_tune,
     judged_queries,
     ranknet,
     tune_query_encoder,
 )
-from ranker.training import fold_of  # noqa: E402
 
 
 def ndcg5_by(scores: np.ndarray, judged: list[str], relevance: dict[str, float]) -> float:
@@ -60,7 +61,7 @@ def ndcg5_by(scores: np.ndarray, judged: list[str], relevance: dict[str, float])
     return ndcg_at([judged[i] for i in np.argsort(-scores, kind="stable")], relevance, 5)
 
 
-def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
+def rerank_ndcg5(encoder: QueryTower, queries: list[str], judgments: dict, texts: dict[str, str]) -> float:
     ids = sorted({p for q in queries for p in judgments[q]})
     product_vectors = dict(zip(ids, encoder.encode([texts[p] for p in ids]), strict=True))
     query_vectors = dict(zip(queries, encoder.encode(queries), strict=True))
@@ -72,7 +73,7 @@ def rerank_ndcg5(encoder: QueryEncoder, queries: list[str], judgments: dict, tex
     return float(np.mean(scores))
 
 
-def step_loss(encoder: QueryEncoder, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
+def step_loss(encoder: QueryTower, queries: list[str], judgments: dict, texts: dict[str, str]) -> torch.Tensor:
     lists = [list(judgments[q]) for q in queries]
     products = encoder([texts[p] for judged in lists for p in judged])
     query_vectors = encoder(queries)
@@ -94,7 +95,7 @@ class CrossScorer(torch.nn.Module):
 
     def __init__(self, frozen_layers: int, max_tokens: int = 64) -> None:
         super().__init__()
-        self.encoder = QueryEncoder(frozen_layers=frozen_layers, max_tokens=max_tokens)
+        self.encoder = QueryTower(frozen_layers=frozen_layers, max_tokens=max_tokens)
         self.head = torch.nn.Linear(self.encoder.transformer.config.hidden_size, 1)
 
     def forward(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
@@ -155,19 +156,17 @@ def vector_quality(query_vectors: np.ndarray, queries: list[str], product_vector
     return float(np.mean(ndcg5)), float(np.mean(recalls))
 
 
-def query_side_probe(data_dir: Path, epochs: int, lr: float, judgments: dict, train: list[str], test: list[str]) -> None:
-    from indexer.generations import current_generation_dir
-    from indexer.mapping import load_definition
-    from indexer.store.embedded import EmbeddedReader
-    from ranker.spelling import query_corrector
+def query_side_probe(data_dir: Path, judgments_path: Path, epochs: int, lr: float, judgments: dict, train: list[str],
+                     test: list[str]) -> None:
+    from indexer.backends import open_backend
+    from ranker.training.fit import TrainingSet
 
-    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
-    ids = [p["id"] for p in reader.all_products()]
-    ord_by_id = {p: i for i, p in enumerate(ids)}
-    vectors = np.asarray(reader.vectors, dtype=np.float32)
-    corrector = query_corrector(reader)
-    texts = {q: corrector.correct(q) if corrector else q for q in train + test}
-    shipped = QueryEncoder().encode([texts[q] for q in test])
+    data, _queries = TrainingSet.open(open_backend(data_dir), judgments_path)
+    ids = [p["id"] for p in data.catalog.products]
+    ord_by_id = data.ord_by_id
+    vectors = np.asarray(data.catalog.vectors, dtype=np.float32)
+    texts = {q: data.searched_text(q) for q in train + test}
+    shipped = QueryTower().encode([texts[q] for q in test])
     ndcg5, recall = vector_quality(shipped, test, vectors, ids, ord_by_id, judgments)
     print(f"cosine as shipped: re-ranking nDCG@5 {ndcg5:.4f}, recall@100 {recall:.4f}", flush=True)
     started = time.perf_counter()
@@ -206,12 +205,13 @@ def main() -> int:
     if args.model == "query":
         if args.data_dir is None:
             parser.error("--model query needs --data-dir")
-        query_side_probe(args.data_dir, int(args.epochs or EPOCHS), args.lr or LEARNING_RATE, judgments, train, test)
+        query_side_probe(args.data_dir, args.judgments, int(args.epochs or EPOCHS), args.lr or LEARNING_RATE,
+                         judgments, train, test)
         return 0
     args.epochs, args.lr = args.epochs or 1.0, args.lr or 3e-5
 
     # the shipped cosine is the reference either way; in `bi` both towers are this one network
-    encoder = QueryEncoder(frozen_layers=args.freeze_layers, max_tokens=64).to(device)
+    encoder = QueryTower(frozen_layers=args.freeze_layers, max_tokens=64).to(device)
     before = rerank_ndcg5(encoder, test, judgments, texts)
     print(f"fold {args.fold}: {len(train):,} training queries, {len(test):,} held out; device {device}")
     print(f"re-ranking nDCG@5, MiniLM cosine as shipped: {before:.4f}", flush=True)
@@ -221,25 +221,13 @@ def main() -> int:
     else:
         model, loss_of, quality = encoder, step_loss, rerank_ndcg5
 
-    steps = int(args.epochs * len(train) / QUERIES_PER_STEP)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / steps))
-    rng = np.random.default_rng(0)
-    order = np.concatenate([rng.permutation(len(train)) for _ in range(int(np.ceil(args.epochs)))])
     started = time.perf_counter()
-    model.train()
-    from tqdm import tqdm
-
-    for step in tqdm(range(steps), desc="fine-tuning", unit="step", disable=None):
-        batch = [train[i] for i in order[step * QUERIES_PER_STEP : (step + 1) * QUERIES_PER_STEP]]
-        loss = loss_of(model, batch, judgments, texts)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    fine_tune(model, train, lambda batch: loss_of(model, batch, judgments, texts), epochs=args.epochs, lr=args.lr,
+              warmup=50, desc=f"fine-tuning {args.model}")
     seconds = time.perf_counter() - started
     after = quality(model, test, judgments, texts)
-    print(f"re-ranking nDCG@5, fine-tuned {args.model} ({steps} steps, {seconds:.0f}s): {after:.4f} ({after - before:+.4f})")
+    print(f"re-ranking nDCG@5, fine-tuned {args.model} ({args.epochs:g} epochs, {seconds:.0f}s): {after:.4f} "
+          f"({after - before:+.4f})")
     if args.model == "cross":
         titles = [texts[p] for p in judgments[test[0]]]
         print(f"cross-encoder cost, 100 candidates of one query (torch fp32, {torch.get_num_threads()} threads, "

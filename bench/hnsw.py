@@ -20,12 +20,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from indexer import settings  # noqa: E402
+from indexer.backends import EmbeddedBackend  # noqa: E402
 from indexer.encoder import TextEncoder  # noqa: E402
-from indexer.generations import current_generation_dir  # noqa: E402
 from indexer.mapping import load_definition  # noqa: E402
-from indexer.settings import models_dir, resolve_data_dir  # noqa: E402
-from indexer.store.embedded import EmbeddedReader  # noqa: E402
-from ranker.evaluate import read_judgments, score_runs, split_queries  # noqa: E402
+from ranker.evaluate import read_judgments, score_runs  # noqa: E402
+from ranker.training.folds import split  # noqa: E402
 
 
 def main() -> int:
@@ -35,17 +35,17 @@ def main() -> int:
                         default=ROOT.parent / "shared" / "data" / "home-depot" / "judgments.csv")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
-    data_dir = resolve_data_dir(args.data_dir)
-    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
-    index = reader._vector_index
+    data_dir = settings.data_dir(args.data_dir)
+    reader = EmbeddedBackend(data_dir, load_definition()).reader()
+    index = reader._vector_index  # type: ignore[attr-defined]  # this bench measures the embedded HNSW graph itself
     if not isinstance(index, faiss.IndexHNSW):
         print("this index is exact (flat): nothing to compare", file=sys.stderr)
         return 1
-    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant)
+    encoder = TextEncoder(settings.models_dir(data_dir), reader.encoder_variant)
     judgments = read_judgments(args.judgments)
-    queries = split_queries(sorted(judgments), 1)[:2000]
+    queries = split(sorted(judgments), 1, 2)[1][:2000]
     vectors = np.stack([encoder.encode_query(q) for q in queries])
-    ids = [p["id"] for p in reader.all_products()]
+    ids = [p["id"] for p in reader.catalog().products]
     similarities = vectors @ np.asarray(reader.vectors).T
     exact = {q: [ids[t] for t in np.argsort(-similarities[i])[:100]] for i, q in enumerate(queries)}
     print(f"{len(queries)} held-out queries, {len(ids):,} vectors")

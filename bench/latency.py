@@ -11,14 +11,13 @@ in a random order per query, and reports the median per-query difference: both v
 meet the same moment of a noisy machine, which separate runs (a millisecond apart from
 run to run on the 2-core machine) do not.
 Queries come from the judgments file next to the catalog when there is one (query text
-only), otherwise from words of product titles. The load generator runs on the same
-machine and takes CPU from the server: figures are conservative.
+only), otherwise from words of product titles (bench/queries.py). The load generator runs
+on the same machine and takes CPU from the server: figures are conservative.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -36,28 +35,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-HOME_DEPOT = ROOT.parent / "shared" / "data" / "home-depot" / "products.csv"
+sys.path.insert(0, str(ROOT))
+
+from bench.queries import HOME_DEPOT, load_queries, parse_params  # noqa: E402
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def load_queries(catalog: Path, count: int) -> list[str]:
-    judgments = catalog.with_name("judgments.csv")
-    if judgments.exists():
-        with open(judgments, encoding="utf-8", newline="") as fh:
-            queries = list(dict.fromkeys(row["query"] for row in csv.DictReader(fh)))
-    else:
-        from indexer.catalog import read_catalog
-
-        rng = random.Random(0)
-        titles = [p["title"].split() for p in read_catalog(catalog).products]
-        queries = list(dict.fromkeys(" ".join(rng.sample(t, min(len(t), rng.randint(1, 3)))) for t in titles))
-    random.Random(1).shuffle(queries)
-    return queries[:count]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,13 +83,13 @@ def main() -> int:
     parser.add_argument("--versus", metavar="NAME=VALUE",
                         help="also time each query with this parameter changed, e.g. rerank=false")
     args = parser.parse_args()
-    extra = dict(p.split("=", 1) for p in args.param)
-    other = {**extra, **dict([args.versus.split("=", 1)])} if args.versus else None
+    extra = parse_params(args.param)
+    other = {**extra, **parse_params([args.versus])} if args.versus else None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="shoprank-latency-"))
-    sys.path.insert(0, str(ROOT))
-    from ranker.__main__ import ensure_index
+    from indexer.backends import open_backend
+    from indexer.publish import ensure_indexed
 
-    ensure_index(data_dir, args.catalog, args.encoder)
+    ensure_indexed(open_backend(data_dir), args.catalog, args.encoder)
     queries = load_queries(args.catalog, args.queries)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -163,15 +149,17 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=20)
 
-    print(f"catalog {args.catalog.name}, {len(queries)} distinct queries, hybrid recall of 100 candidates, "
+    print(f"catalog {args.catalog.name}, {len(queries)} distinct queries, "
           f"k={args.k}, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, encoder {args.encoder}"
           + (f", {' '.join(args.param)}" if args.param else ""))
     print(f"one client   : p50 {percentile(client, 50):6.2f} ms   p95 {percentile(client, 95):6.2f} ms   "
           f"p99 {percentile(client, 99):6.2f} ms   (server-side took_ms p50 {statistics.median(server_side):.2f})")
     if paired:
         a = np.array(paired)
-        print(f"paired       : p50 {np.median(a[:, 0]):6.2f} ms as is, {np.median(a[:, 2]):6.2f} ms with "
-              f"{args.versus}; per-query difference (as is - {args.versus}) median "
+        print(f"with {args.versus:<8}: p50 {percentile(list(a[:, 2]), 50):6.2f} ms   p95 "
+              f"{percentile(list(a[:, 2]), 95):6.2f} ms   p99 {percentile(list(a[:, 2]), 99):6.2f} ms   "
+              f"(server-side took_ms p50 {np.median(a[:, 3]):.2f})")
+        print(f"paired       : per-query difference (as is - {args.versus}) median "
               f"{np.median(a[:, 0] - a[:, 2]):+.2f} ms (server-side {np.median(a[:, 1] - a[:, 3]):+.2f} ms)")
     print(f"{args.concurrency} clients    : {qps:6.0f} queries/s")
     if rss:

@@ -4,9 +4,10 @@
                                      [--json OUT]
 
 Each variant is a five-fold cross-validation by query of the XGBoost model (without the
-neural scorer, to isolate the change) against the same baseline: the training rows of
-`python -m ranker train` (same recall, same features, same folds) and the grid point the
-served model uses (`XGB_GRID[0]`). Printed per variant: retrieval nDCG@10 and recall@100
+neural scorer, to isolate the change) against the same baseline: training rows built as
+`python -m ranker train` builds them (ranker.training.dataset: the search pipeline's
+recall and features, the same folds), with the shipped query encoder, and the grid point
+`XGB_GRID[0]`. Printed per variant: retrieval nDCG@10 and recall@100
 over the whole catalog, and nDCG@5 re-ranking each query's judged products. The extra
 features live here, not in `ranker/features.py`, because they did not earn their place;
 this script is how to check that again after the features or the data change. About
@@ -31,20 +32,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ranker.__main__ import open_for_judgments  # noqa: E402
+from indexer import settings  # noqa: E402
+from indexer.backends import open_backend  # noqa: E402
 from ranker.evaluate import score_runs  # noqa: E402
-from ranker.features import FEATURE_INDEX  # noqa: E402
-from ranker.recall import FusionConfig  # noqa: E402
-from ranker.training import (  # noqa: E402
-    XGB_GRID,
-    FeatureBuilder,
-    QueryRows,
-    build_dataset,
-    fold_splits,
-    judged_view,
-    predict,
-    train_xgboost,
-)
+from ranker.features.names import FEATURE_INDEX  # noqa: E402
+from ranker.training.dataset import QueryRows, build_rows, judged_view  # noqa: E402
+from ranker.training.fit import TrainingSet  # noqa: E402
+from ranker.training.folds import split, validation_split  # noqa: E402
+from ranker.training.xgboost_models import XGB_GRID, predict, train_xgboost  # noqa: E402
 
 NUMBER = re.compile(r"^[\d.]+$")
 
@@ -52,11 +47,11 @@ NUMBER = re.compile(r"^[\d.]+$")
 class ExtraFeatures:
     """Columns appended to a candidate list's feature matrix for one variant."""
 
-    def __init__(self, builder: FeatureBuilder, kinds: tuple[str, ...]):
-        self.builder, self.kinds = builder, kinds
+    def __init__(self, data: TrainingSet, kinds: tuple[str, ...]):
+        self.data, self.kinds = data, kinds
         if "head-word" in kinds:
-            analyze = builder.reader.analyze
-            titles = [analyze(re.sub(r"\(.*?\)", " ", p["title"])) for p in builder.reader.all_products()]
+            analyze = data.reader.analyze
+            titles = [analyze(re.sub(r"\(.*?\)", " ", p["title"])) for p in data.catalog.products]
             self.title_words = [set(t) for t in titles]
             self.title_tail = [set(t[-3:]) for t in titles]
             self.title_bigrams = [set(itertools.pairwise(t)) for t in titles]
@@ -66,13 +61,13 @@ class ExtraFeatures:
         if "list-relative" in self.kinds:
             columns.append(list_relative(r.features))
         if "head-word" in self.kinds:
-            columns.append(self.head_word(self.builder.searched_text(query), r.ordinals))
+            columns.append(self.head_word(self.data.searched_text(query), r.ordinals))
         return np.hstack(columns)
 
     def head_word(self, query: str, ordinals: np.ndarray) -> np.ndarray:
         """Is the query's head word (its last non-number word: 'drill' in 'cordless drill
         18v') in the title, in the title's last three words; its first word; bigrams."""
-        tokens = self.builder.reader.analyze(query)
+        tokens = self.data.reader.analyze(query)
         words = [t for t in tokens if not NUMBER.match(t)]
         head, first = (words[-1], words[0]) if words else (None, None)
         bigrams = set(itertools.pairwise(tokens))
@@ -128,6 +123,7 @@ VARIANTS: dict[str, Variant] = {
 
 def cross_validate_variant(rows: list[QueryRows], variant: Variant,
                            extra: Callable[[str, QueryRows], np.ndarray] | None) -> dict[str, dict[str, list[str]]]:
+    """The folds and validation quarters of `python -m ranker evaluate` (ranker.training.folds)."""
     """task -> query -> ranked ids, every query scored by a model that never saw it."""
     def widen(r: QueryRows) -> QueryRows:
         return replace(r, features=np.hstack([r.features, extra(r.query, r)])) if extra else r
@@ -136,7 +132,11 @@ def cross_validate_variant(rows: list[QueryRows], variant: Variant,
     judged = {r.query: widen(judged_view(r)) for r in rows}
     params = {**XGB_GRID[0], **variant.params}
     runs: dict[str, dict[str, list[str]]] = {"retrieval": {}, "rerank": {}}
-    for train, valid, test in fold_splits(rows, 5):
+    by_query = {r.query: r for r in rows}
+    for fold in range(5):
+        train_q, test_q = split(sorted(by_query), fold, 5)
+        fit_q, valid_q = validation_split(train_q)
+        train, valid, test = ([by_query[q] for q in part] for part in (fit_q, valid_q, test_q))
         source = judged if variant.judged_only else lists
         model = train_xgboost([source[r.query] for r in train], [source[r.query] for r in valid], params)
         for r in test:
@@ -160,18 +160,20 @@ def main() -> int:
     args = parser.parse_args()
     names = ["baseline", *[n for n in (args.variant or VARIANTS) if n != "baseline"]]
 
-    _data_dir, reader, encoder, judgments, queries = open_for_judgments(args, "ranking_ablation")
-    builders: dict[int, FeatureBuilder] = {}
+    data, queries = TrainingSet.open(open_backend(settings.data_dir(args.data_dir)), args.judgments,
+                                     catalog=args.catalog, limit=args.limit)
+    judgments = data.judgments
+    sets: dict[int, TrainingSet] = {}
     rows_by_depth: dict[int, list[QueryRows]] = {}
     results: dict[str, dict[str, Any]] = {}
     print(f"{'variant':<20} {'nDCG@10':>8} {'recall@100':>10} {'re-rank nDCG@5':>15} {'seconds':>8}")
     for name in names:
         variant = VARIANTS[name]
         if variant.depth not in rows_by_depth:
-            builders[variant.depth] = FeatureBuilder(reader, encoder, FusionConfig(), variant.depth)
-            rows_by_depth[variant.depth] = build_dataset(builders[variant.depth], judgments, queries)
+            sets[variant.depth] = replace(data, depth=variant.depth)
+            rows_by_depth[variant.depth] = build_rows(sets[variant.depth].row_builder(), judgments, queries)
         started = time.perf_counter()
-        extra = ExtraFeatures(builders[variant.depth], variant.extra) if variant.extra else None
+        extra = ExtraFeatures(sets[variant.depth], variant.extra) if variant.extra else None
         runs = cross_validate_variant(rows_by_depth[variant.depth], variant, extra)
         retrieval, rerank = score_runs(runs["retrieval"], judgments), score_runs(runs["rerank"], judgments)
         seconds = time.perf_counter() - started

@@ -1,12 +1,14 @@
-"""Where a search spends its time: each stage of the query path timed in-process.
+"""Where a search spends its time: the search pipeline's own per-stage timings, in process.
 
-    python bench/stages.py --data-dir DIR [--queries 1000]
+    python bench/stages.py --data-dir DIR [--queries 1000] [--param rerank=false ...]
 
-Runs the serving code's stages one after the other on one thread, the way a server
-worker does: query correction, query encoding (no cache), BM25 and k-NN top-N, fusion, count + facets,
-product lookup, and, when DIR/rankers holds a trained model, its re-ranking steps
-(features, neural scorer, XGBoost). N is 100, or the model's depth when that is larger,
-as in serving. Queries come from the judgments file when there is one.
+Loads DIR the way a server worker does (ranker.serving: the serving index and the newest
+model) and runs each query once through the pipeline with `timings=true`, one thread.
+Prints p50 and p99 of every stage (correct, recall, fuse, rerank, personalize,
+merchandise, page, facets), of the steps inside them (recall.encode, recall.bm25,
+recall.knn, rerank.features, rerank.models) and of the whole search. Queries come from
+the judgments file next to the catalog when there is one; each is distinct, so the query
+encoders' caches never hit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -22,17 +25,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import HOME_DEPOT, load_queries  # noqa: E402
-from indexer.encoder import TextEncoder  # noqa: E402
-from indexer.generations import current_generation_dir  # noqa: E402
-from indexer.mapping import load_definition  # noqa: E402
-from indexer.settings import models_dir, resolve_data_dir  # noqa: E402
-from indexer.store.base import Filters  # noqa: E402
-from indexer.store.embedded import EmbeddedReader  # noqa: E402
-from ranker.features import Candidates, GenerationFeatures, ProductTable, features_for  # noqa: E402
-from ranker.recall import FusionConfig, fuse  # noqa: E402
-from ranker.rerank import LearnedRanker, latest_model  # noqa: E402
-from ranker.spelling import query_corrector  # noqa: E402
+from bench.queries import HOME_DEPOT, load_queries, parse_params  # noqa: E402
+from indexer import settings  # noqa: E402
+from indexer.backends import open_backend  # noqa: E402
+from ranker.pipeline import STAGES  # noqa: E402
+from ranker.serving import ServingState  # noqa: E402
+from web.params import parse_search_args  # noqa: E402
 
 
 def main() -> int:
@@ -40,68 +38,40 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--catalog", type=Path, default=HOME_DEPOT, help="where to find queries (judgments.csv beside it)")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a search parameter for every query, e.g. rerank=false (repeatable)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
-    data_dir = resolve_data_dir(args.data_dir)
-    reader = EmbeddedReader(current_generation_dir(data_dir), load_definition())
-    encoder = TextEncoder(models_dir(data_dir), reader.encoder_variant, threads=1, query_cache_size=0)
-    model = latest_model(data_dir)
-    ranker = None
-    if model is not None:
-        table = ProductTable(reader.all_products(), reader.analyze, reader.definition)
-        ranker = LearnedRanker(model, GenerationFeatures(reader, table))
-    query_encoder = "shipped"
-    if ranker is not None and ranker.query_encoder is not None:  # what re-ranked searches encode with
-        encoder, query_encoder = ranker.query_encoder, "tuned (the model's)"  # queries are distinct: no cache hits
-    depth = max(100, ranker.depth if ranker else 0)
     started = time.perf_counter()
-    corrector = query_corrector(reader)  # built once per generation, as a server worker does
-    dictionary_seconds = time.perf_counter() - started
-    names = ["correct", "encode", "bm25", "knn", "fuse"]
-    if ranker is not None:
-        names += ["features", "neural", "xgboost"]
-    stages: dict[str, list[float]] = {s: [] for s in (*names, "count+facets", "products")}
-    none = Filters()
-    for query in load_queries(args.catalog, args.queries):
-        marks = [time.perf_counter()]
-        query = corrector.correct(query) if corrector is not None else query
-        marks.append(time.perf_counter())
-        vector = encoder.encode_query(query)
-        marks.append(time.perf_counter())
-        bm25 = reader.bm25(query, depth, none)
-        marks.append(time.perf_counter())
-        knn = reader.knn(vector, depth, none)
-        marks.append(time.perf_counter())
-        candidates = fuse(bm25, knn, FusionConfig())
-        marks.append(time.perf_counter())
-        if ranker is not None:
-            head = candidates[:depth]
-            ranks = np.arange(1, len(head) + 1, dtype=np.float64)
-            side = [np.array([np.nan if r is None else r for r in (getattr(c, f) for c in head)], dtype=np.float64)
-                    for f in ("bm25_rank", "vector_rank")]
-            features, vectors = features_for(ranker.source, query, vector,
-                                             Candidates([c.id for c in head], ranks, *side))
-            marks.append(time.perf_counter())
-            neural = ranker.neural.score(vector, vectors, features) if ranker.neural is not None else None
-            marks.append(time.perf_counter())
-            if ranker.combine == "feature":
-                features = np.hstack([features, neural[:, None]])
-            ranker.trees.score(features)
-            marks.append(time.perf_counter())
-        reader.match_summary(query, [h.id for h in knn], none)
-        marks.append(time.perf_counter())
-        reader.products([c.id for c in candidates[:10]])
-        marks.append(time.perf_counter())
-        for name, start, end in zip(stages, marks, marks[1:], strict=False):
-            stages[name].append((end - start) * 1000)
-    total = np.sum([stages[s] for s in stages], axis=0)
-    print(f"{reader.document_count:,} products, {len(total)} queries, encoder {reader.encoder_variant} "
-          f"({query_encoder} query encoder), one thread, "
-          f"depth {depth}, " + (f"model {ranker.version} (neural: {ranker.combine})" if ranker else "no model"))
-    print(f"correction dictionary: {len(corrector.counts) if corrector else 0:,} words, built in "
-          f"{dictionary_seconds:.2f} s")
-    for name, values in [*stages.items(), ("total", list(total))]:
-        print(f"{name:<13} p50 {np.percentile(values, 50):6.2f} ms   p99 {np.percentile(values, 99):6.2f} ms")
+    pipeline = ServingState(open_backend(settings.data_dir(args.data_dir))).pipeline()
+    load_seconds = time.perf_counter() - started
+    # the request a server would make of `GET /search?q=...&k=...&timings=true&<--param>...`
+    base = parse_search_args({"q": "x", "k": str(args.k), "timings": "true", **parse_params(args.param)},
+                             pipeline.fusion)
+    queries = load_queries(args.catalog, args.queries)
+    for query in queries[:50]:  # warm-up: page cache, lazy allocations (not measured)
+        pipeline.search(replace(base, query=query + " warmup"))
+    timings: dict[str, list[float]] = {}
+    totals = []
+    for query in queries:
+        response = pipeline.search(replace(base, query=query))
+        assert response.timings is not None
+        for name, ms in response.timings.items():
+            timings.setdefault(name, []).append(ms)
+        totals.append(response.took_ms)
+    ranker = pipeline.ranker
+    plan = pipeline.plan(base)
+    print(f"{pipeline.reader.document_count:,} products, {len(queries)} queries, encoder "
+          f"{pipeline.reader.encoder_variant}, one thread, recall window {plan.window}, "
+          + (f"model {ranker.version} re-ranking {plan.rerank_depth} (neural: {ranker.combine})" if ranker and
+             plan.rerank_depth else "no model re-ranking") + (f", {' '.join(args.param)}" if args.param else "")
+          + f"; loaded in {load_seconds:.1f} s")
+    ordered = [n for stage in STAGES for n in timings if n == stage or n.startswith(stage + ".")]
+    for name, values in [*((n, timings[n]) for n in ordered), ("total (took_ms)", totals)]:
+        shown = f"  {name}" if "." in name else name
+        print(f"{shown:<20} p50 {np.percentile(values, 50):6.2f} ms   p99 {np.percentile(values, 99):6.2f} ms"
+              + ("" if len(values) == len(totals) else f"   ({len(values)} searches)"))
     return 0
 
 

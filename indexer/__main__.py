@@ -11,15 +11,15 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer import generations, pipeline
-from indexer.backends import backend_name, opensearch_reader
+from indexer import publish, settings
+from indexer.backends import Backend, open_backend
 from indexer.catalog import CatalogError, CatalogReport, parse_mapping_overrides, read_catalog
+from indexer.cli import add_common_arguments, configure_logging
 from indexer.demo_catalog import write_demo_catalog
 from indexer.mapping import MappingError
-from indexer.model_export import VARIANTS, export_models
-from indexer.pipeline import choose_encoder
-from indexer.settings import add_common_arguments, configure_logging, models_dir, resolve_data_dir
-from indexer.store.base import BackendUnavailable
+from indexer.model_export import export_models
+from indexer.model_files import VARIANTS
+from indexer.store.base import BackendUnavailable, GenerationError
 
 EXIT_OK, EXIT_FAILED, EXIT_STRICT_REJECTED, EXIT_ROWS_SKIPPED = 0, 1, 2, 3
 log = logging.getLogger("indexer")
@@ -52,61 +52,55 @@ def _summary(verb: str, report: CatalogReport | None, summary) -> None:  # type:
           f"({summary.encoded:,} encoded, {summary.cached:,} from cache) in {summary.seconds:.1f}s{skipped}")
 
 
-def cmd_reindex(args: argparse.Namespace, data_dir: Path) -> int:
+def cmd_reindex(args: argparse.Namespace, backend: Backend) -> int:
     report, status = _load(args)
     if report is None:
         return status
-    summary = pipeline.reindex(data_dir, report.products, choose_encoder(args.encoder, data_dir), str(args.catalog),
-                               progress=not args.quiet)
+    summary = publish.reindex(backend, report.products, publish.choose_encoder(args.encoder, backend),
+                              str(args.catalog), progress=not args.quiet)
     _summary("reindexed", report, summary)
     return status
 
 
-def cmd_upsert(args: argparse.Namespace, data_dir: Path) -> int:
+def cmd_upsert(args: argparse.Namespace, backend: Backend) -> int:
     report, status = _load(args)
     if report is None:
         return status
     changes = report.products
-    summary = pipeline.upsert(data_dir, changes, choose_encoder(args.encoder, data_dir), f"upsert {args.catalog}",
-                              progress=not args.quiet)
+    summary = publish.upsert(backend, changes, args.encoder, f"upsert {args.catalog}", progress=not args.quiet)
     _summary(f"upserted {len(changes):,} products", report, summary)
     return status
 
 
-def cmd_delete(args: argparse.Namespace, data_dir: Path) -> int:
+def cmd_delete(args: argparse.Namespace, backend: Backend) -> int:
     ids = set(args.ids)
-    summary, unknown = pipeline.delete(data_dir, ids, choose_encoder(args.encoder, data_dir))
+    summary, unknown = publish.delete(backend, ids)
     if unknown:
         print(f"not in the index (nothing to delete): {', '.join(sorted(unknown))}", file=sys.stderr)
     _summary(f"deleted {len(ids) - len(unknown):,} products", None, summary)
     return EXIT_OK
 
 
-def cmd_rollback(args: argparse.Namespace, data_dir: Path) -> int:
-    current, previous = pipeline.rollback(data_dir)
+def cmd_rollback(args: argparse.Namespace, backend: Backend) -> int:
+    current, previous = publish.rollback(backend)
     print(f"rolled back: serving {current} (previous: {previous})")
     return EXIT_OK
 
 
-def cmd_status(args: argparse.Namespace, data_dir: Path) -> int:
-    if backend_name() == "opensearch":
-        reader = opensearch_reader()
-        print(f"backend:    opensearch {reader.settings.url}\nalias:      {reader.alias} -> {reader.generation}\n"
-              f"documents:  {reader.document_count:,}")
-        return EXIT_OK
-    pointer = generations.read_pointer(data_dir)
-    print(f"data dir:   {data_dir}\nserving:    {pointer.current or '(none)'}\nrollback:   {pointer.previous or '(none)'}")
+def cmd_status(args: argparse.Namespace, backend: Backend) -> int:
+    for label, value in backend.status():
+        print(f"{label + ':':<11} {value}")
     return EXIT_OK
 
 
-def cmd_demo_catalog(args: argparse.Namespace, data_dir: Path) -> int:
+def cmd_demo_catalog(args: argparse.Namespace, backend: Backend) -> int:
     path = write_demo_catalog(args.out, size=args.size, seed=args.seed)
     print(f"wrote {args.size:,} demo products to {path}")
     return EXIT_OK
 
 
-def cmd_export_model(args: argparse.Namespace, data_dir: Path) -> int:
-    out = export_models(models_dir(data_dir), force=args.force)
+def cmd_export_model(args: argparse.Namespace, backend: Backend) -> int:
+    out = export_models(settings.models_dir(backend.data_dir), force=args.force)
     print(f"ONNX models in {out}")
     return EXIT_OK
 
@@ -129,12 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--strict", action="store_true", help="refuse the whole catalog if any row is bad")
         p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="read FIELD from COLUMN (repeatable)")
         p.add_argument("--max-errors", type=int, default=50, help="bad rows to print (0: all)")
-        p.add_argument("--encoder", choices=VARIANTS, help="text encoder precision (default: $SHOPRANK_ENCODER, "
-                       "else the serving index's, else int8)")
+        p.add_argument("--encoder", choices=VARIANTS, help="text encoder precision; reindex: default "
+                       "$SHOPRANK_ENCODER, else the serving index's, else int8; upsert: must be the serving index's")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p = command("delete", cmd_delete, "remove products by id")
     p.add_argument("--ids", nargs="+", required=True, metavar="ID")
-    p.add_argument("--encoder", choices=VARIANTS, help="as for upsert")
     command("rollback", cmd_rollback, "serve the previous generation again")
     command("status", cmd_status, "show the serving and rollback generations")
     p = command("demo-catalog", cmd_demo_catalog, "write the deterministic demo catalog")
@@ -149,10 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    data_dir = resolve_data_dir(args.data_dir)
     try:
-        return args.func(args, data_dir)
-    except (CatalogError, MappingError, generations.GenerationError, BackendUnavailable, OSError) as exc:
+        return args.func(args, open_backend(settings.data_dir(args.data_dir)))
+    except (CatalogError, MappingError, GenerationError, BackendUnavailable, settings.SettingsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -1,34 +1,116 @@
-"""Which search store to use: configuration only (SHOPRANK_BACKEND), so indexer, ranker
-and web code never branch on it beyond this module and the two small dispatchers
-(indexer/pipeline.py for writes, web/serving.py for reads)."""
+"""The one place that chooses the search store (SHOPRANK_BACKEND): `open_backend`.
+
+Everything else — the indexer, the server, training, the benches — asks the `Backend`
+it returns for a reader or a writer and never branches on which backend it is.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, Protocol
 
-from indexer.generations import GenerationError
-from indexer.mapping import load_definition
-
-BACKENDS = ("embedded", "opensearch")
-
-
-def backend_name() -> str:
-    name = os.environ.get("SHOPRANK_BACKEND", "embedded").strip().lower()
-    if name not in BACKENDS:
-        raise GenerationError(f"SHOPRANK_BACKEND={name!r}: use one of {', '.join(BACKENDS)}")
-    return name
+from indexer import settings
+from indexer.mapping import IndexDefinition, load_definition
+from indexer.store.base import SearchReader, StoreWriter
 
 
-def opensearch_admin():  # type: ignore[no-untyped-def]
-    from indexer.store.opensearch import OpenSearchAdmin, OpenSearchSettings, connect
+class Backend(Protocol):
+    name: str
+    data_dir: Path  # the embedding cache, models and rankers live here on every backend
+    # How often a server may ask `serving_stamp` (seconds; 0: on every request, it is a stat call).
+    refresh_seconds: float
 
-    settings = OpenSearchSettings.from_env()
-    return OpenSearchAdmin(connect(settings), load_definition(), settings)
+    def reader(self) -> SearchReader:
+        """A reader of what serves now; GenerationError when there is no index yet."""
+        ...
+
+    def writer(self) -> StoreWriter: ...
+
+    def serving_stamp(self) -> Hashable | None:
+        """Changes whenever what `reader()` would open changes; None: nothing to serve."""
+        ...
+
+    def status(self) -> list[tuple[str, str]]:
+        """(label, value) lines for `python -m indexer status`."""
+        ...
 
 
-def opensearch_reader(client=None):  # type: ignore[no-untyped-def]
-    """A reader of the index behind the alias; pass `client` to reuse its connections."""
-    from indexer.store.opensearch import OpenSearchReader, OpenSearchSettings, connect
+class EmbeddedBackend:
+    name = "embedded"
+    refresh_seconds = 0.0
 
-    settings = OpenSearchSettings.from_env()
-    return OpenSearchReader(client or connect(settings), load_definition(), settings)
+    def __init__(self, data_dir: Path, definition: IndexDefinition):
+        self.data_dir = data_dir
+        self.definition = definition
+
+    def reader(self) -> SearchReader:
+        from indexer.store.embedded import EmbeddedReader
+        from indexer.store.generations import current_generation_dir
+
+        return EmbeddedReader(current_generation_dir(self.data_dir), self.definition)
+
+    def writer(self) -> StoreWriter:
+        from indexer.store.embedded_writer import EmbeddedWriter
+
+        return EmbeddedWriter(self.data_dir, self.definition)
+
+    def serving_stamp(self) -> Hashable | None:
+        from indexer.store.generations import pointer_stamp
+
+        return pointer_stamp(self.data_dir)
+
+    def status(self) -> list[tuple[str, str]]:
+        from indexer.store.generations import read_pointer
+
+        pointer = read_pointer(self.data_dir)
+        return [("backend", "embedded"), ("data dir", str(self.data_dir)),
+                ("serving", pointer.current or "(none)"), ("rollback", pointer.previous or "(none)")]
+
+
+class OpenSearchBackend:
+    """One client (one connection pool) for the life of the process."""
+
+    name = "opensearch"
+    refresh_seconds = 5.0
+
+    def __init__(self, data_dir: Path, definition: IndexDefinition, cluster: settings.OpenSearchSettings):
+        self.data_dir = data_dir
+        self.definition = definition
+        self.settings = cluster
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from indexer.store import opensearch
+
+            self._client = opensearch.connect(self.settings)
+        return self._client
+
+    def reader(self) -> SearchReader:
+        from indexer.store.opensearch import OpenSearchReader
+
+        return OpenSearchReader(self.client, self.definition, self.settings)
+
+    def writer(self) -> StoreWriter:
+        from indexer.store.opensearch import OpenSearchWriter
+
+        return OpenSearchWriter(self.client, self.definition, self.settings, self.data_dir)
+
+    def serving_stamp(self) -> Hashable | None:
+        return self.reader().vocabulary_stamp()
+
+    def status(self) -> list[tuple[str, str]]:
+        reader = self.reader()
+        return [("backend", f"opensearch {self.settings.url}"), ("alias", f"{self.settings.alias} -> {reader.generation}"),
+                ("documents", f"{reader.document_count:,}")]
+
+
+def open_backend(data_dir: Path, definition: IndexDefinition | None = None) -> Backend:
+    """The backend SHOPRANK_BACKEND names, for the index definition in mappings/."""
+    definition = definition or load_definition()
+    if settings.backend_name() == "opensearch":
+        return OpenSearchBackend(data_dir, definition, settings.opensearch())
+    return EmbeddedBackend(data_dir, definition)
+

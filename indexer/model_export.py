@@ -7,7 +7,6 @@ package: nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -15,23 +14,9 @@ import shutil
 import warnings
 from pathlib import Path
 
+from indexer.model_files import MODEL_NAME, VARIANTS, file_digest, model_files, tokenizer_source
+
 log = logging.getLogger(__name__)
-
-MODEL_NAME = "all-MiniLM-L6-v2"
-VARIANTS = ("fp32", "int8")
-
-
-def model_files(models_dir: Path, variant: str) -> tuple[Path, Path]:
-    """(onnx model, tokenizer.json) for a variant under the models directory."""
-    return models_dir / f"minilm-{variant}.onnx", models_dir / "tokenizer.json"
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def load_transformer():  # type: ignore[no-untyped-def]
@@ -47,8 +32,6 @@ def load_transformer():  # type: ignore[no-untyped-def]
 
 def export_models(models_dir: Path, force: bool = False) -> Path:
     """Write minilm-fp32.onnx, minilm-int8.onnx and tokenizer.json; skip what exists."""
-    from indexer.encoder import tokenizer_source  # imports this module: not at the top
-
     models_dir.mkdir(parents=True, exist_ok=True)
     fp32_path, tokenizer_path = model_files(models_dir, "fp32")
     int8_path, _ = model_files(models_dir, "int8")

@@ -7,10 +7,11 @@ is actually present (or `SHOPRANK_DEVICE=cuda`), and `SHOPRANK_DEVICE=cpu` force
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import onnxruntime as ort
+
+from indexer import settings
 
 
 def gpu_present() -> bool:
@@ -18,7 +19,7 @@ def gpu_present() -> bool:
 
 
 def select_providers() -> list[str]:
-    wanted = os.environ.get("SHOPRANK_DEVICE", "auto").lower()
+    wanted = settings.device()
     available = ort.get_available_providers()
     use_cuda = wanted == "cuda" or (wanted == "auto" and gpu_present())
     if use_cuda and "CUDAExecutionProvider" in available:

@@ -1,42 +1,106 @@
-"""Where things live and how loud we are: shared by every command of indexer, ranker, web."""
+"""Every setting ShopRank reads from the environment, read here and nowhere else.
+
+A bad value is refused with the variable's name and what it accepts, so a typo in a
+deployment fails at start-up with one sentence instead of somewhere deep in a request.
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_ENCODER = "int8"  # as good as fp32 on retrieval, 2.2x faster (docs/relevance.md)
+BACKENDS = ("embedded", "opensearch")
+ENCODER_VARIANTS = ("fp32", "int8")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_ENCODER = "int8"  # as good as fp32 on retrieval and faster (docs/relevance.md)
 
 
-def resolve_data_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("SHOPRANK_DATA") or "data").resolve()
+class SettingsError(ValueError):
+    """An environment variable holds a value ShopRank cannot use."""
 
 
-def models_dir(data_dir: Path) -> Path:
-    """Exported ONNX models; SHOPRANK_MODELS lets several data dirs (and tests) share one."""
-    return Path(os.environ["SHOPRANK_MODELS"]).resolve() if os.environ.get("SHOPRANK_MODELS") else data_dir / "models"
+def _get(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value is not None and value.strip() else None
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="index and state directory (default: $SHOPRANK_DATA or ./data)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress events (INFO)")
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (_get(name) or default).lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
 
 
-class _LogfmtFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage()
-        if "=" not in msg.split(" ", 1)[0]:
-            msg = f'msg="{msg}"'
-        return f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} logger={record.name} {msg}"
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = _get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: must be a number between {low:g} and {high:g}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r}: must be between {low:g} and {high:g}")
+    return value
 
 
-def configure_logging(verbose: bool = False) -> None:
-    """Structured key=value lines on stderr; warnings only unless -v."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogfmtFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+def data_dir(value: str | Path | None = None) -> Path:
+    """`--data-dir`, else $SHOPRANK_DATA, else ./data."""
+    return Path(value or _get("SHOPRANK_DATA") or "data").resolve()
+
+
+def models_dir(data: Path) -> Path:
+    """Exported ONNX models; $SHOPRANK_MODELS lets several data dirs (and tests) share one."""
+    shared = _get("SHOPRANK_MODELS")
+    return Path(shared).resolve() if shared else data / "models"
+
+
+def backend_name() -> str:
+    return _choice("SHOPRANK_BACKEND", BACKENDS, "embedded")
+
+
+def encoder_for_new_index() -> str | None:
+    """$SHOPRANK_ENCODER: the encoder precision a reindex uses when `--encoder` is not given."""
+    return _choice("SHOPRANK_ENCODER", ENCODER_VARIANTS, DEFAULT_ENCODER) if _get("SHOPRANK_ENCODER") else None
+
+
+def device() -> str:
+    """$SHOPRANK_DEVICE: where onnxruntime runs the encoders and the neural scorer."""
+    return _choice("SHOPRANK_DEVICE", DEVICES, "auto")
+
+
+def workers() -> int:
+    return int(_number("SHOPRANK_WORKERS", 2, 1, 64))
+
+
+def feature_log_rate() -> float:
+    """$SHOPRANK_FEATURE_LOG_RATE: the share of searches whose ranking features are logged."""
+    return _number("SHOPRANK_FEATURE_LOG_RATE", 0.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class OpenSearchSettings:
+    url: str
+    user: str | None = None
+    password: str | None = None
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    alias: str = "products"
+    timeout: float = 10.0
+
+
+def opensearch() -> OpenSearchSettings:
+    """The cluster to use when SHOPRANK_BACKEND=opensearch (docs/opensearch.md)."""
+    url = _get("OPENSEARCH_URL")
+    if not url:
+        raise SettingsError("SHOPRANK_BACKEND=opensearch needs OPENSEARCH_URL (e.g. https://localhost:9200)")
+    return OpenSearchSettings(
+        url=url,
+        user=_get("OPENSEARCH_USER"),
+        password=os.environ.get("OPENSEARCH_PASSWORD"),
+        verify_certs=(_get("OPENSEARCH_VERIFY_CERTS") or "true").lower() not in ("0", "false", "no"),
+        ca_certs=_get("OPENSEARCH_CA_CERTS"),
+        alias=_get("OPENSEARCH_ALIAS") or "products",
+        timeout=_number("OPENSEARCH_TIMEOUT", 10.0, 0.1, 600.0),
+    )

@@ -1,5 +1,7 @@
-"""One way to score every ranking: ranked id lists per query (BM25, vectors, each fusion,
-each model) go through `score_runs`, so they are all measured the same way.
+"""One way to score every ranking: any search function `(query, k) -> ranked ids` over
+judged queries (the way pyvespa's evaluator works). The in-process search pipeline with
+any stage switched on or off, a fold's models, and the live HTTP API are all measured
+by the same `score_runs`.
 
 Metrics are averaged over queries; recall@100 over the queries that have at least one
 relevant product. Judgments are read from the file given, never copied anywhere.
@@ -8,15 +10,23 @@ relevant product. Judgments are read from the file given, never copied anywhere.
 from __future__ import annotations
 
 import csv
-import hashlib
+import json
+import urllib.parse
+import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
 
 from ranker.metrics import ndcg_at, recall_at, reciprocal_rank
+from ranker.pipeline import SearchPipeline
+from ranker.request import SearchRequest
 
 Judgments = dict[str, dict[str, float]]  # query -> product id -> relevance
+SearchFunction = Callable[[str, int], list[str]]
 
 
 def read_judgments(path: str | Path) -> Judgments:
@@ -27,9 +37,13 @@ def read_judgments(path: str | Path) -> Judgments:
     return dict(judgments)
 
 
-def split_queries(queries: Iterable[str], fold: int, folds: int = 2) -> list[str]:
-    """A stable split by hash: the same query always lands in the same fold."""
-    return [q for q in queries if int(hashlib.sha1(q.encode()).hexdigest(), 16) % folds == fold]
+def known_judgments(judgments: Judgments, reader: Any, limit: int = 0) -> tuple[Judgments, list[str]]:
+    """The judgments of products the index holds, and the queries that still have one
+    (sorted; the first `limit` for a smoke run)."""
+    ids = sorted({i for js in judgments.values() for i in js})
+    known = {p["id"] for p in reader.products(ids)}
+    kept = {q: {d: r for d, r in js.items() if d in known} for q, js in judgments.items()}
+    return kept, sorted(q for q, js in kept.items() if js)[: limit or None]
 
 
 @dataclass(frozen=True)
@@ -59,3 +73,35 @@ def score_runs(runs: Mapping[str, list[str]], judgments: Judgments) -> Scores:
             recalls.append(r)
     n = max(1, len(runs))
     return Scores(n5 / n, n10 / n, rr / n, sum(recalls) / max(1, len(recalls)), len(runs))
+
+
+def evaluate_search(search: SearchFunction, judgments: Judgments, queries: Iterable[str], k: int = 100,
+                    progress: bool = True) -> tuple[Scores, dict[str, list[str]]]:
+    """Run `search` for every query; the scores and the runs."""
+    queries = list(queries)
+    runs = {q: search(q, k) for q in tqdm(queries, desc="searching", unit="query", disable=None if progress else True,
+                                          leave=False)}
+    return score_runs(runs, judgments), runs
+
+
+def pipeline_search(pipeline: SearchPipeline, **options: Any) -> SearchFunction:
+    """The in-process pipeline as a search function; `options` are SearchRequest fields
+    (`rerank=False`, `correct=False`, `mode="bm25"`, …)."""
+    base = SearchRequest("", **options)
+
+    def search(query: str, k: int) -> list[str]:
+        return [c.id for c in pipeline.rank(replace(base, query=query, k=k)).candidates[:k]]
+
+    return search
+
+
+def http_search(base_url: str, timeout: float = 30.0, **params: str) -> SearchFunction:
+    """`GET /search` of a running server as a search function."""
+    base_url = base_url.rstrip("/")
+
+    def search(query: str, k: int) -> list[str]:
+        url = f"{base_url}/search?" + urllib.parse.urlencode({"q": query, "k": k, **params})
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return [r["id"] for r in json.loads(response.read())["results"]]
+
+    return search

@@ -1,10 +1,11 @@
-"""Facet buckets from a backend -> what a shopper sees: backend-neutral, pure."""
+"""The facets stage, and facet buckets from a backend -> what a shopper sees."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from indexer.store.base import FacetBucket, Filters
+from indexer.store.base import FacetBucket, Filters, MatchSummary, SearchReader
+from ranker.stages import Recalled, SearchContext
 
 
 def category_drilldown(buckets: list[FacetBucket], current: str | None) -> list[FacetBucket]:
@@ -37,3 +38,21 @@ def shape_facets(facets: dict[str, list[FacetBucket]], filters: Filters) -> dict
                 item["value"] = price_label(bucket)
         shaped[name] = items
     return shaped
+
+
+class FacetsStage:
+    """The total and facets of the search's matching set: (products matching the searched
+    text ∪ the vector side's recalled products) ∩ filters. It depends on the request,
+    never on the page, and filtering by a facet's value leaves that value's count as the
+    total."""
+
+    name = "facets"
+
+    def __init__(self, reader: SearchReader):
+        self.reader = reader
+
+    def __call__(self, search: SearchContext, recalled: Recalled) -> MatchSummary:
+        if recalled.summary is not None:
+            return recalled.summary
+        text = search.text if search.request.mode != "vector" else ""
+        return self.reader.match_summary(text, [h.id for h in recalled.vector], search.request.filters)

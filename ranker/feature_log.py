@@ -13,11 +13,11 @@ import json
 import os
 import random
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from ranker.features import FEATURE_NAMES
+from indexer import settings
+from ranker.features.names import FEATURE_NAMES
 
 
 class FeatureLog:
@@ -29,17 +29,16 @@ class FeatureLog:
 
     @classmethod
     def from_env(cls, data_dir: Path) -> FeatureLog | None:
-        rate = float(os.environ.get("SHOPRANK_FEATURE_LOG_RATE", "0") or 0)
+        rate = settings.feature_log_rate()
         return cls(data_dir / "feature-log", rate) if rate > 0 else None
 
     def sampled(self) -> bool:
         return random.random() < self.sample_rate
 
-    def record(self, query: str, generation: str, model: str, filters: dict[str, Any],
-               results: list[dict[str, Any]], corrected_query: str | None = None) -> str:
-        """`results`: the returned page, each with "id" and its "features" dict. Returns the
-        query id the line carries (for joining shopper events)."""
-        query_id = uuid.uuid4().hex
+    def record(self, query_id: str, query: str, generation: str, model: str, filters: dict[str, Any],
+               results: list[dict[str, Any]], corrected_query: str | None = None) -> None:
+        """`results`: the returned page, each with "id" and its "features" dict; `query_id`
+        is the search response's, which shopper events carry."""
         line = {
             "query_id": query_id,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -62,4 +61,3 @@ class FeatureLog:
             os.write(fd, data)
         finally:
             os.close(fd)
-        return query_id

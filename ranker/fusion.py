@@ -7,10 +7,38 @@ Both methods return (id, fused score) best first, ties broken by first appearanc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.mapping import load_fusion_defaults
+from indexer.store.base import Hit
+from ranker.candidates import Candidate
+
 RankedList = Sequence[tuple[str, float]]
+FUSION_METHODS = ("rrf", "weighted")
+_DEFAULTS = load_fusion_defaults()
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """The numbers live in mappings/search-pipeline-*.json, which OpenSearch uses too;
+    how they were chosen is in docs/relevance.md."""
+
+    method: str = "weighted"
+    rrf_k: float = _DEFAULTS.rrf_k
+    lexical_weight: float = _DEFAULTS.lexical_weight
+    vector_weight: float = _DEFAULTS.vector_weight
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"unknown fusion method {self.method!r}; use one of {', '.join(FUSION_METHODS)}")
+
+    def fuse(self, runs: Sequence[RankedList]) -> list[tuple[str, float]]:
+        weights = [self.lexical_weight, self.vector_weight]
+        if self.method == "rrf":
+            return reciprocal_rank_fusion(runs, k=self.rrf_k, weights=weights)
+        return weighted_score_fusion(runs, weights)
 
 
 def reciprocal_rank_fusion(runs: Sequence[RankedList], k: float = 60.0,
@@ -60,3 +88,15 @@ def minmax_scale(values: np.ndarray) -> np.ndarray:
 def blend_scores(lexical: np.ndarray, vector: np.ndarray, lexical_weight: float, vector_weight: float) -> np.ndarray:
     """weighted_score_fusion for score arrays over one fixed candidate list."""
     return lexical_weight * minmax_scale(lexical) + vector_weight * minmax_scale(vector)
+
+
+def fuse_hits(bm25: Sequence[Hit], vector: Sequence[Hit], config: FusionConfig) -> list[Candidate]:
+    """Both sides' hits as one candidate list, best first, each carrying its ranks and scores."""
+    fused = config.fuse([[(h.id, h.score) for h in bm25], [(h.id, h.score) for h in vector]])
+    candidates = {doc_id: Candidate(doc_id, score, fused_score=score) for doc_id, score in fused}
+    for rank, hit in enumerate(bm25, start=1):
+        candidates[hit.id].bm25_rank, candidates[hit.id].bm25_score = rank, hit.score
+    for rank, hit in enumerate(vector, start=1):
+        candidates[hit.id].vector_rank, candidates[hit.id].vector_score = rank, hit.score
+    return list(candidates.values())
+

@@ -8,9 +8,9 @@ field, the vector cosine (a painless `cosineSimilarity` script: 1 + cosine, sinc
 score may not be negative) and the product signals (`function_score` over the field).
 The features that need ShopRank's own analysis (units, trigrams, recall ranks, the
 neural score, personalization) are not, so the exported model is a separate, smaller
-XGBoost model trained on the same rows; `python -m ranker train` cross-validates it
-beside the served one ("hybrid + xgboost (LTR feature set)" in the ablation) and writes
-both request bodies with every version. The served ranking stays ShopRank's own.
+XGBoost model trained on the same rows; `python -m ranker evaluate` cross-validates it
+beside the served one ("hybrid + xgboost (LTR feature set)" in the ablation) and `train`
+writes both request bodies with every version. The served ranking stays ShopRank's own.
 
 Values are trained as the cluster computes them (`plugin_values`), so the trees'
 thresholds need no translation: the vector feature is 1 + cosine, and a product with no
@@ -23,23 +23,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
 from indexer.mapping import IndexDefinition
 from indexer.store.opensearch_bodies import text_query
-from ranker.features import FEATURE_INDEX, SEARCH_FIELD_FEATURES
-
-if TYPE_CHECKING:
-    from ranker.training import QueryRows
+from ranker.features.names import FEATURE_INDEX, SEARCH_FIELD_FEATURES
+from ranker.training.dataset import QueryRows
 
 LTR_FEATURES: tuple[str, ...] = (
     "bm25_combined", *(f"bm25_{f}" for f in SEARCH_FIELD_FEATURES), "vector_cosine",
     "log_price", "rating", "has_rating", "log_review_count", "log_popularity",
 )
-LTR_MODEL = "xgboost (LTR feature set)"  # its name among the cross-validated models
 PARAMS = ["keywords", "query_vector"]  # the sltr params: the searched text and its vector as JSON text
 _VECTOR_SLOT = "@query_vector@"  # replaced by an unescaped mustache tag: the vector is an array, not a string
 

@@ -3,7 +3,7 @@ where a GPU is present, CPU otherwise; `indexer.onnx_session` decides). No torch
 
 Its inputs are the query embedding, the candidates' product embeddings, the shopper's
 profile embedding (zeros when unknown: neutral) and the candidates' raw feature rows;
-`ranker/neural_train.py` trains and exports it.
+`ranker/training/neural.py` trains and exports it.
 """
 
 from __future__ import annotations

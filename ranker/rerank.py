@@ -1,27 +1,33 @@
-"""The learned ranker at serving time: features for the fused candidates, one call of the
-trees (XGBoost's model run by onnxruntime, `ranker.tree_session`), a new order. Loaded per
-model version, over the generation's feature table.
+"""The learned re-ranking stage: features for the top fused candidates, the trees
+(XGBoost's model run by onnxruntime, `ranker.tree_session`) and the neural scorer, a new
+order. A `LearnedRanker` is loaded per model version over the generation's feature source.
 
 One thread per request: on two cores a second thread per call costs more in start-up and
-contention than it saves on 100 rows.
+contention than it saves on a few hundred rows.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ranker.features import FEATURE_NAMES, Candidates, GenerationFeatures, RequestFeatures, features_for
+from ranker.candidates import Candidate
+from ranker.features.compute import CandidateRanks
+from ranker.features.names import FEATURE_NAMES
+from ranker.features.sources import FeatureSource, features_for
 from ranker.neural import NeuralScorerSession
+from ranker.stages import QueryEmbedder, SearchContext
 from ranker.tree_session import TreeScorer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DEPTH = 100  # for a model whose meta does not say how deep it was evaluated
+COMBINES = (None, "feature", "blend")  # how the trees use the neural score (ranker.training.variants)
 
 
 def meta_path(model_path: Path) -> Path:
@@ -35,19 +41,27 @@ def latest_model(data_dir: Path) -> Path | None:
     return models[-1] if models else None
 
 
+def candidate_ranks(candidates: Sequence[Candidate], extra_ids: Sequence[str] = ()) -> CandidateRanks:
+    """What recall knew about each candidate, in list order (NaN: that side missed it);
+    `extra_ids` follow with no ranks at all (training adds judged products recall missed)."""
+    def ranks(values: list[int | None]) -> np.ndarray:
+        return np.array([np.nan if r is None else r for r in values] + [np.nan] * len(extra_ids), dtype=np.float64)
+
+    recall = np.concatenate([np.arange(1, len(candidates) + 1, dtype=np.float64), np.full(len(extra_ids), np.nan)])
+    return CandidateRanks([c.id for c in candidates] + list(extra_ids), recall,
+                          ranks([c.bm25_rank for c in candidates]), ranks([c.vector_rank for c in candidates]))
+
+
 @dataclass
-class Reranked:
-    ids: list[str]
+class Scored:
     scores: np.ndarray
-    features: np.ndarray  # rows in the new order
-    model_scores: dict[str, np.ndarray]  # each model's own score, rows in the new order
+    model_scores: dict[str, np.ndarray]  # each model's own score, in candidate order
 
 
 class LearnedRanker:
-    def __init__(self, model_path: Path, source: GenerationFeatures | RequestFeatures):
-        """`source` gives the candidates' feature inputs: the generation's feature table
-        (embedded; built once per generation, shared across model versions) or one request
-        per query to the cluster (OpenSearch)."""
+    def __init__(self, model_path: Path, source: FeatureSource, index_encoder: str):
+        """`source` gives the candidates' feature inputs (ranker.features.sources);
+        `index_encoder` is the serving index's encoder variant."""
         meta_file = meta_path(model_path)
         meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         if meta.get("features", list(FEATURE_NAMES)) != list(FEATURE_NAMES):
@@ -57,43 +71,59 @@ class LearnedRanker:
         self.combine = meta.get("combine")
         self.blend_weight = float(meta.get("blend_weight") or 0.0)
         self.neural = NeuralScorerSession(model_path.with_name(meta["neural"])) if meta.get("neural") else None
-        if self.combine not in (None, "feature", "blend") or (self.combine and self.neural is None):
+        if self.combine not in COMBINES or (self.combine and self.neural is None):
             raise ValueError(f"{meta_file.name}: combine {self.combine!r} needs a neural model file")
         self.trees = TreeScorer(model_path, len(FEATURE_NAMES) + (self.combine == "feature"))
         self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
         self.source = source
-        self.query_encoder = None
+        self.query_encoder: QueryEmbedder | None = None
         if meta.get("query_encoder"):
             # Tuned against the index's product vectors of one encoder variant: with
             # another variant its queries would land in the wrong space, so it stays off.
-            if meta.get("index_encoder") == source.reader.encoder_variant:
+            if meta.get("index_encoder") == index_encoder:
                 from indexer.encoder import TextEncoder
 
                 self.query_encoder = TextEncoder(model_path.parent, files=(
                     model_path.with_name(meta["query_encoder"]), model_path.with_name(meta["query_tokenizer"])))
             else:
                 log.warning("event=query_encoder_skipped model=%s trained_for=%s index=%s", model_path.name,
-                            meta.get("index_encoder"), source.reader.encoder_variant)
+                            meta.get("index_encoder"), index_encoder)
 
-    def rerank(self, query: str, vector: np.ndarray, ids: list[str], bm25_ranks: list[float | None],
-               vector_ranks: list[float | None]) -> Reranked:
-        """`ids` in fused order; ranks None where that side did not return the product."""
-        candidates = Candidates(
-            ids,
-            np.arange(1, len(ids) + 1, dtype=np.float64),
-            np.array([np.nan if r is None else r for r in bm25_ranks], dtype=np.float64),
-            np.array([np.nan if r is None else r for r in vector_ranks], dtype=np.float64),
-        )
-        features, vectors = features_for(self.source, query, vector, candidates)
+    def score(self, query_vector: np.ndarray, features: np.ndarray, vectors: np.ndarray) -> Scored:
         model_scores = {}
         if self.neural is not None:
-            model_scores["neural"] = self.neural.score(vector, vectors, features)
+            model_scores["neural"] = self.neural.score(query_vector, vectors, features)
         if self.combine == "feature":
             model_scores["xgboost"] = self.trees.score(np.hstack([features, model_scores["neural"][:, None]]))
-            scores = model_scores["xgboost"]
-        else:
-            model_scores["xgboost"] = self.trees.score(features)
-            scores = model_scores["xgboost"] + self.blend_weight * model_scores.get("neural", 0.0)
-        order = np.argsort(-scores, kind="stable")
-        return Reranked([ids[i] for i in order], scores[order], features[order],
-                        {name: s[order] for name, s in model_scores.items()})
+            return Scored(model_scores["xgboost"], model_scores)
+        model_scores["xgboost"] = self.trees.score(features)
+        return Scored(model_scores["xgboost"] + self.blend_weight * model_scores.get("neural", 0.0), model_scores)
+
+
+class RerankStage:
+    """The learned model orders the top `rerank_depth` fused candidates; the rest follow in
+    recall order, below every re-ranked one."""
+
+    name = "rerank"
+
+    def __init__(self, ranker: LearnedRanker | None):
+        self.ranker = ranker
+
+    def __call__(self, search: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        depth, ranker = search.rerank_depth, self.ranker
+        head, tail = candidates[:depth], candidates[depth:]
+        if ranker is None or not head or search.vector is None:
+            return candidates
+        with search.timing("rerank.features"):
+            features, vectors = features_for(ranker.source, search.text, search.vector, candidate_ranks(head))
+        with search.timing("rerank.models"):
+            scored = ranker.score(search.vector, features, vectors)
+        for n, candidate in enumerate(head):
+            candidate.model_score = candidate.score = float(scored.scores[n])
+            candidate.feature_row = features[n]
+            candidate.model_scores = {name: float(s[n]) for name, s in scored.model_scores.items()}
+        order = np.argsort(-scored.scores, kind="stable")
+        floor = float(scored.scores.min())
+        for candidate in tail:
+            candidate.score = floor - 1.0
+        return [head[i] for i in order] + tail

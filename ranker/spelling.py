@@ -4,8 +4,8 @@ Shoppers type "cieling fan", "rustoleum", "18v drill" and "2x4"; the products sa
 "Ceiling Fan", "Rust-Oleum", "18-Volt" and "2 in. x 4 in.". A word the catalog never
 uses matches nothing in BM25, so only such words are rewritten; every word the catalog
 knows (as typed or after the index's stemming) is left exactly as the shopper wrote it.
-On the Home Depot judgments this lifts hybrid recall@100 from 0.807 to 0.827
-(docs/ranking.md, `make evaluate`).
+On the Home Depot judgments it lifts hybrid recall (docs/ranking.md has the figures and
+the command).
 
 The dictionary is the catalog itself (`indexer.documents.term_counts`), so a brand name is never
 "corrected" into an English word; candidates come from SymSpell (symmetric-delete edit
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from symspellpy import SymSpell, Verbosity
+
+from indexer.store.base import SearchReader
+from ranker.stages import SearchContext
 
 _QUERY_WORD = re.compile(r"[A-Za-z0-9]+")
 _DIMENSIONS = re.compile(r"(?<=\d)[xX](?=\d)")  # "2x4" -> "2 x 4", as titles write "2 in. x 4 in."
@@ -77,8 +79,23 @@ class QueryCorrector:
         return typed
 
 
-def query_corrector(reader: Any) -> QueryCorrector | None:
+def query_corrector(reader: SearchReader) -> QueryCorrector | None:
     """The corrector for a reader's index; None for an index without a dictionary (an
     OpenSearch index built before there was one), which then searches words as typed."""
     counts = reader.term_counts()
     return QueryCorrector(counts, reader.analyze) if counts else None
+
+
+class CorrectStage:
+    """The request's query -> the text every later stage searches: corrected unless the
+    request says not to, or the index has no dictionary."""
+
+    name = "correct"
+
+    def __init__(self, corrector: QueryCorrector | None):
+        self.corrector = corrector
+
+    def __call__(self, search: SearchContext) -> str:
+        if self.corrector is None or not search.request.correct:
+            return search.request.query
+        return self.corrector.correct(search.request.query)

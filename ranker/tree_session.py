@@ -1,10 +1,10 @@
 """The XGBoost model at serving time, run by onnxruntime.
 
 `Booster.inplace_predict` spends most of its time per call in Python (argument checks,
-a JSON config per call) before it walks a tree: for 100 candidates and 165 depth-4 trees
-it took 0.59 ms p50 in `bench/stages.py`, onnxruntime's `TreeEnsembleRegressor` 0.18 ms.
-The model file stays XGBoost's own JSON (the one artefact `train` writes and the LTR
-export reads); onnxmltools converts it when the server loads it, in about 0.1 s.
+a JSON config per call) before it walks a tree; onnxruntime's `TreeEnsembleRegressor`
+does not (docs/ranking.md has both timings). The model file stays XGBoost's own JSON (the
+one artefact `train` writes and the LTR export reads); onnxmltools converts it when the
+server loads it.
 
 The conversion goes through `XGBRegressor` because onnxmltools knows no ranking
 objectives; a ranking model's margin is a regression output (no link function), so the

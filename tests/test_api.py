@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -18,7 +17,8 @@ def search(server, **params) -> tuple[int, dict]:  # type: ignore[no-untyped-def
 def test_search_returns_the_documented_shape(server) -> None:  # type: ignore[no-untyped-def]
     status, body = search(server, q="wireless headphones", k=5)
     assert status == 200
-    assert list(body) == ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation"]
+    assert list(body) == ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation",
+                          "query_id"]
     assert body["query"] == "wireless headphones"
     assert body["corrected_query"] is None  # every word is the catalog's own
     assert len(body["results"]) == 5
@@ -81,12 +81,23 @@ def test_weighted_fusion_is_selectable(server) -> None:  # type: ignore[no-untyp
     ({"q": "a", "k": 0}, "k", "between 1 and 100"),
     ({"q": "a", "k": 101}, "k", "between 1 and 100"),
     ({"q": "a", "k": "ten"}, "k", "whole number"),
-    ({"q": "a", "offset": -1}, "offset", "between"),
-    ({"q": "a", "offset": 995, "k": 10}, "offset", "at most 1000"),
+    ({"q": "a", "offset": -1}, "offset", "between 0 and 900"),
+    ({"q": "a", "offset": 995, "k": 10}, "offset", "between 0 and 900"),
+    ({"q": "a", "k": " 5"}, "k", "whole number"),
     ({"q": "a", "price_min": "cheap"}, "price_min", "must be a number"),
-    ({"q": "a", "price_min": 10, "price_max": 5}, "price_min", "above price_max"),
+    ({"q": "a", "price_min": "1e999"}, "price_min", "number ≥ 0"),
     ({"q": "a", "in_stock": "maybe"}, "in_stock", "true or false"),
+    ({"q": "a", "in_stock": "1"}, "in_stock", "true or false"),
     ({"q": "a", "mode": "magic"}, "mode", "must be one of"),
+    ({"q": "a", "mode": ""}, "mode", "must not be empty"),
+    ({"q": "a", "category": ""}, "category", "must not be empty"),
+    ({"q": "a", "category": " > "}, "category", "names no category"),
+    ({"q": "a", "brand": ""}, "brand", "must not be empty"),
+    ({"q": "a", "brand": ["Sonora", " "]}, "brand", "must not be empty"),
+    ({"q": "a", "attr.color": ""}, "attr.color", "must not be empty"),
+    ({"q": "a", "attr.": "blue"}, "attr.", "needs an attribute name"),
+    ({"q": "a", "user_id": "x" * 129}, "user_id", "limit is 128"),
+    ({"q": "a", "session_id": "a\x01b"}, "session_id", "printable"),
     ({"q": "a", "colour": "red"}, "colour", "unknown parameter"),
     ({"q": ["a", "b"]}, "q", "more than once"),
 ])
@@ -110,7 +121,10 @@ def test_openapi_document_lists_every_parameter(server) -> None:  # type: ignore
     status, body = server.get("/openapi.json")
     assert status == 200 and body == openapi_document()
     documented = {p["name"] for p in body["paths"]["/search"]["get"]["parameters"]}
-    assert documented == {p.name for p in PARAMS} | {"attr.{name}"}
+    assert documented == {p.name for p in PARAMS} | {"attr"}
+    attr = next(p for p in body["paths"]["/search"]["get"]["parameters"] if p["name"] == "attr")
+    assert (attr["style"], attr["explode"], attr["schema"]["type"]) == ("form", True, "object")  # attr.NAME=value
+    assert set(body["paths"]["/search"]["get"]["responses"]) == {"200", "400", "414", "503"}
 
 
 def test_page_renders_results_and_facet_links(server) -> None:  # type: ignore[no-untyped-def]
@@ -122,13 +136,76 @@ def test_page_renders_results_and_facet_links(server) -> None:  # type: ignore[n
     assert status == 200 and "between 1 and 100" in html
 
 
-def test_server_without_index_answers_503_then_recovers(make_server, tmp_path: Path, demo_catalog: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import index_catalog
+def test_every_response_carries_a_fresh_query_id_and_shopper_ids_are_accepted(server) -> None:  # type: ignore[no-untyped-def]
+    _, first = search(server, q="lamp", user_id="shopper-1")
+    _, second = search(server, q="lamp", session_id="s-42")
+    assert first["query_id"] != second["query_id"] and len(first["query_id"]) == 32
+    assert [r["id"] for r in first["results"]] == [r["id"] for r in second["results"]]
 
-    srv = make_server(tmp_path, workers=1)
-    status, body = srv.get("/search?q=lamp")
-    assert status == 503 and body["error"] == "no_index"
-    assert srv.get("/healthz")[0] == 503
-    index_catalog(tmp_path, demo_catalog)
-    assert srv.get("/healthz")[0] == 200
-    assert srv.get("/search?q=lamp")[0] == 200
+
+def test_timings_report_each_stage(server) -> None:  # type: ignore[no-untyped-def]
+    from ranker.pipeline import STAGES
+
+    _, body = search(server, q="lamp", timings="true")
+    assert [k for k in body["timings"] if "." not in k] == list(STAGES)
+    assert "timings" not in search(server, q="lamp")[1]
+
+
+def test_a_request_line_too_long_for_the_server_is_a_json_414(server) -> None:  # type: ignore[no-untyped-def]
+    status, body = server.get("/search?q=lamp&brand=" + "x" * 5000)
+    assert status == 414
+    assert body["error"] == "uri_too_long" and "Request Line is too large" in body["message"]
+
+
+def test_methods_the_api_does_not_take_are_405_with_allow(server) -> None:  # type: ignore[no-untyped-def]
+    for method in ("POST", "PUT", "DELETE"):
+        status, body = server.get("/search?q=lamp", method=method)
+        assert status == 405 and body["error"] == "method_not_allowed"
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(server.base + "/search", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)
+    assert set(raised.value.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_options_answers_204_with_allow_and_no_body(server) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    request = urllib.request.Request(server.base + "/search", method="OPTIONS")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 204 and response.read() == b""
+        assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+        assert response.headers.get("Content-Type") is None
+
+
+def test_page_links_keep_every_value_of_a_repeated_parameter(server) -> None:  # type: ignore[no-untyped-def]
+    import html as html_lib
+    import re
+
+    status, page = server.get("/?q=speaker&brand=Sonora&brand=Auralis&attr.color=black&attr.color=white")
+    assert status == 200
+    links = [html_lib.unescape(h) for h in re.findall(r'href="([^"]+)"', page)]
+    facet_links = [h for h in links if "category=" in h]
+    assert facet_links and all("brand=Sonora" in h and "brand=Auralis" in h for h in facet_links)
+    assert all("attr.color=black" in h and "attr.color=white" in h for h in facet_links)
+    removing_one = [h for h in links if "brand=Auralis" in h and "brand=Sonora" not in h]
+    assert removing_one  # the × on Sonora drops Sonora only
+
+
+def test_price_facet_links_lead_to_their_own_count(server) -> None:  # type: ignore[no-untyped-def]
+    import html as html_lib
+
+    from werkzeug.datastructures import MultiDict
+
+    from web.page_links import PageLinks
+
+    _, body = search(server, q="lamp", k=5)
+    _, page = server.get("/?q=lamp")
+    assert body["facets"]["price"]
+    for bucket in body["facets"]["price"]:
+        link = PageLinks(MultiDict([("q", "lamp")])).price(bucket["from"], bucket["to"])
+        assert html_lib.escape(link) in page
+        status, narrowed = server.get("/search" + link[1:])
+        assert status == 200 and narrowed["total"] == bucket["count"], (bucket, link)

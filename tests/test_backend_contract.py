@@ -32,23 +32,17 @@ def backend(request, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models_dir
         alias = f"shoprank-test-{secrets.token_hex(4)}"
         monkeypatch.setenv("OPENSEARCH_ALIAS", alias)
         yield request.param
-        from indexer.backends import opensearch_admin
+        from indexer.backends import open_backend
 
-        admin = opensearch_admin()
-        admin.client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+        open_backend(tmp_path).client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
     else:
         yield request.param
 
 
 def reader(data_dir: Path):  # type: ignore[no-untyped-def]
-    from indexer.backends import backend_name, opensearch_reader
-    from indexer.generations import current_generation_dir
-    from indexer.mapping import load_definition
-    from indexer.store.embedded import EmbeddedReader
+    from indexer.backends import open_backend
 
-    if backend_name() == "opensearch":
-        return opensearch_reader()
-    return EmbeddedReader(current_generation_dir(data_dir), load_definition())
+    return open_backend(data_dir).reader()
 
 
 def cli(*args: str) -> int:
@@ -126,12 +120,14 @@ def test_reindex_swaps_generation_and_rollback_restores(indexed: Path, tmp_path:
 def test_hybrid_search_end_to_end(indexed: Path, models_dir: Path, fusion: str) -> None:
     """The whole recall path; on OpenSearch it runs through the search pipelines."""
     from indexer.encoder import TextEncoder
-    from ranker.recall import FusionConfig, HybridSearcher, SearchRequest
+    from ranker.fusion import FusionConfig
+    from ranker.pipeline import SearchPipeline
+    from ranker.request import SearchRequest
 
     r = reader(indexed)
-    searcher = HybridSearcher(r, TextEncoder(models_dir, r.encoder_variant))
+    pipeline = SearchPipeline(r, TextEncoder(models_dir, r.encoder_variant))
     filters = Filters(category="Electronics", in_stock=True)
-    response = searcher.search(SearchRequest("bluetooth speaker", k=20, filters=filters,
+    response = pipeline.search(SearchRequest("bluetooth speaker", k=20, filters=filters,
                                              fusion=FusionConfig(method=fusion)))
     assert response.results and response.total >= len(response.results)
     assert all(filters.matches(p) for p in r.products([x["id"] for x in response.results]))

@@ -33,6 +33,16 @@ def test_csv_good_rows_are_typed(tmp_path: Path) -> None:
     }]
 
 
+def test_tsv_is_read_as_tab_separated(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.tsv", "sku\tname\tprice\tcategory\n"
+                                     "A1\tSofa, three seats\t$1,299.00\tFurniture>Sofas\n"
+                                     "A2\tLamp\t12\n")
+    report = read_catalog(path)
+    assert report.products == [{"id": "A1", "title": "Sofa, three seats", "price": 1299.0,
+                                "category": "Furniture > Sofas"}]
+    assert problems(report) == [f"{path}:3: row: has 3 columns, the header has 4"]
+
+
 def test_html_entities_are_decoded_and_description_tags_dropped(tmp_path: Path) -> None:
     rows = [{"id": "&amp;1", "title": "Thompson&#39;s 60&quot; Black &amp; Decker Stain", "brand": "Black &amp; Decker",
              "category": "Paint &amp; Stain&gt;Stains", "attributes": {"size": "1/2&quot;"},

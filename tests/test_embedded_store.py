@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from indexer.store import embedded
+from indexer.store import embedded, embedded_index
 from indexer.store.base import Filters
 from indexer.store.filter_columns import FilterColumns
 
@@ -17,6 +17,7 @@ FILTER_CASES = [
     Filters(category="Kitchen > Cookware"),
     Filters(brands=("Sonora", "Auralis")),
     Filters(price_min=50, price_max=200),
+    Filters(price_min=25, price_below=50),
     Filters(price_max=30, in_stock=True),
     Filters(in_stock=False),
     Filters(attributes=(("color", ("black", "white")),)),
@@ -33,6 +34,7 @@ def random_filters(products: list[dict], rng: random.Random) -> Filters:
         brands=(p["brand"],) if rng.random() < 0.3 else (),
         price_min=rng.choice([None, 10.0, 50.0]),
         price_max=rng.choice([None, 100.0, 1000.0]),
+        price_below=rng.choice([None, None, 50.0]),
         in_stock=rng.choice([None, True, False]),
         attributes=((attribute[0], (attribute[1],)),) if rng.random() < 0.4 else (),
     )
@@ -48,16 +50,19 @@ def test_filter_mask_matches_reference_semantics(demo_products: list[dict]) -> N
 
 
 @pytest.mark.parametrize("filters", FILTER_CASES)
-def test_bm25_and_knn_return_only_matching_products(demo_reader, demo_searcher, filters: Filters) -> None:  # type: ignore[no-untyped-def]
-    products = {p["id"]: p for p in demo_reader.all_products()}
+def test_bm25_and_knn_return_only_matching_products(demo_reader, shipped_encoder, filters: Filters) -> None:  # type: ignore[no-untyped-def]
+    products = {p["id"]: p for p in demo_reader.catalog().products}
     matching = {i for i, p in products.items() if filters.matches(p)}
     assert matching, "each case should match something in the demo catalog"
     for query in ("black", "wireless headphones", "oak desk", "pan"):
         bm25 = demo_reader.bm25(query, 200, filters)
         assert {h.id for h in bm25} <= matching
-        knn = demo_reader.knn(demo_searcher.encoder.encode_query(query), 50, filters)
+        knn = demo_reader.knn(shipped_encoder.encode_query(query), 50, filters)
         assert {h.id for h in knn} <= matching
         assert len(knn) == min(50, len(matching))  # a pre-filter: k results whenever k exist
+        post = demo_reader.knn(shipped_encoder.encode_query(query), 50, filters, post_filter=True)
+        nearest = demo_reader.knn(shipped_encoder.encode_query(query), 50, Filters())
+        assert [h.id for h in post] == [h.id for h in nearest if h.id in matching]  # the 50 nearest, then filtered
 
 
 def test_bm25_prefers_title_matches(demo_reader) -> None:  # type: ignore[no-untyped-def]
@@ -69,21 +74,21 @@ def test_bm25_prefers_title_matches(demo_reader) -> None:  # type: ignore[no-unt
 
 def test_knn_finds_a_products_own_vector_first(demo_reader) -> None:  # type: ignore[no-untyped-def]
     for ordinal in (0, 17, 333):
-        product = demo_reader.all_products()[ordinal]
+        product = demo_reader.catalog().products[ordinal]
         hits = demo_reader.knn(np.array(demo_reader.vectors[ordinal]), 3, Filters())
         assert hits[0].id == product["id"]
         assert hits[0].score == pytest.approx(1.0, abs=1e-3)
 
 
-def test_filtered_knn_uses_exact_or_hnsw_path_with_same_answers(demo_reader, demo_searcher, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_filtered_knn_uses_exact_or_hnsw_path_with_same_answers(demo_reader, shipped_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Below EXACT_FILTERED_LIMIT the subset is scanned exactly; above it HNSW searches
     with a bitmap. On a flat index both must give the exact top-k."""
-    vector = demo_searcher.encoder.encode_query("bluetooth speaker")
+    vector = shipped_encoder.encode_query("bluetooth speaker")
     filters = Filters(in_stock=True)
     exact = [h.id for h in demo_reader.knn(vector, 20, filters)]
-    allowed = [i for i, p in enumerate(demo_reader.all_products()) if filters.matches(p)]
+    allowed = [i for i, p in enumerate(demo_reader.catalog().products) if filters.matches(p)]
     sims = np.asarray(demo_reader.vectors)[allowed] @ vector
-    reference = [demo_reader.all_products()[allowed[i]]["id"] for i in np.argsort(-sims)[:20]]
+    reference = [demo_reader.catalog().products[allowed[i]]["id"] for i in np.argsort(-sims)[:20]]
     assert exact == reference
     monkeypatch.setattr(embedded, "EXACT_FILTERED_LIMIT", 0)
     assert [h.id for h in demo_reader.knn(vector, 20, filters)] == reference
@@ -93,12 +98,12 @@ def test_hnsw_with_bitmap_filter_respects_the_filter(tmp_path, demo_products, mo
     """Force an HNSW index on the small catalog to exercise the IDSelectorBitmap path."""
     from indexer.mapping import load_definition
 
-    monkeypatch.setattr(embedded, "HNSW_MIN_DOCUMENTS", 1)
+    monkeypatch.setattr(embedded_index, "HNSW_MIN_DOCUMENTS", 1)
     monkeypatch.setattr(embedded, "EXACT_FILTERED_LIMIT", 0)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(demo_products), 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    embedded.write_generation(tmp_path, load_definition(), demo_products, vectors,
+    embedded_index.write_generation(tmp_path, load_definition(), demo_products, vectors,
                               {"name": "t", "encoder": {"variant": "int8", "model_id": "x"}})
     reader = embedded.EmbeddedReader(tmp_path, load_definition())
     assert reader.manifest["vector_index"] == "hnsw"
@@ -107,13 +112,13 @@ def test_hnsw_with_bitmap_filter_respects_the_filter(tmp_path, demo_products, mo
     assert hits and all(filters.matches(p) for p in reader.products([h.id for h in hits]))
 
 
-def test_match_summary_counts_the_filtered_union(demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
+def test_match_summary_counts_the_filtered_union(demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
     """total = |BM25 matches ∪ k-NN candidates| after filters; facets count that same set."""
     filters = Filters(price_max=300)
     query = "stainless steel pan"
-    products = {p["id"]: p for p in demo_reader.all_products()}
+    products = {p["id"]: p for p in demo_reader.catalog().products}
     bm25_all = {h.id for h in demo_reader.bm25(query, len(products), filters)}
-    knn_ids = [h.id for h in demo_reader.knn(demo_searcher.encoder.encode_query(query), 100, filters)]
+    knn_ids = [h.id for h in demo_reader.knn(shipped_encoder.encode_query(query), 100, filters)]
     expected = bm25_all | set(knn_ids)
     summary = demo_reader.match_summary(query, knn_ids, filters)
     assert summary.total == len(expected)

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 from indexer.store.base import Filters
-from ranker.features import FEATURE_INDEX, FEATURE_NAMES, ShopperProfile, TokenBags, features_for, unit_tokens
-from ranker.recall import FusionConfig
-from ranker.training import FeatureBuilder
+from ranker.features.compute import ShopperProfile
+from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
+from ranker.features.sources import features_for
+from ranker.features.token_bags import TokenBags
+from ranker.features.units import unit_tokens
+from ranker.rerank import candidate_ranks
+from tests.ranking_helpers import row_builder
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -36,56 +40,67 @@ def test_token_bags_count_without_a_loop() -> None:
 
 
 @pytest.fixture(scope="module")
-def builder(demo_reader, demo_searcher):  # type: ignore[no-untyped-def]
-    return FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=50)
+def builder(demo_reader, shipped_encoder):  # type: ignore[no-untyped-def]
+    return row_builder(demo_reader, shipped_encoder, depth=50)
 
 
-def test_feature_matrix_shape_and_recall_columns(builder) -> None:  # type: ignore[no-untyped-def]
-    recalled = builder.recall("espresso machine")
-    candidates, vector, fused_ids = recalled.candidates, recalled.vector, recalled.fused_ids
-    features = builder.features("espresso machine", recalled)
-    assert features.shape == (len(candidates.ids), len(FEATURE_NAMES)) and features.dtype == np.float32
-    assert candidates.ids[: len(fused_ids)] == fused_ids
-    assert np.allclose(features[:, FEATURE_INDEX["log_recall_rank"]], np.log1p(np.arange(1, len(fused_ids) + 1)))
-    cosine = np.asarray(builder.reader.vectors[[builder.table.ord_by_id[i] for i in candidates.ids]]) @ vector
+class Recalled:
+    """A query's candidates as the rerank stage sees them, plus any `extra` products."""
+
+    def __init__(self, builder, query: str, extra: list[str] | None = None):  # type: ignore[no-untyped-def]
+        from ranker.request import SearchRequest
+
+        ranked = builder.pipeline.rank(SearchRequest(query, rerank=False))
+        self.fused = ranked.candidates[: builder.depth]
+        seen = {c.id for c in self.fused}
+        self.ranks = candidate_ranks(self.fused, [i for i in extra or [] if i not in seen])
+        self.vector = ranked.search.vector
+        self.features, _ = features_for(builder.source, ranked.search.text, self.vector, self.ranks)
+        self.row = {i: n for n, i in enumerate(self.ranks.ids)}
+
+
+def test_feature_matrix_shape_and_recall_columns(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    recalled = Recalled(builder, "espresso machine")
+    features, ids = recalled.features, recalled.ranks.ids
+    assert features.shape == (len(ids), len(FEATURE_NAMES)) and features.dtype == np.float32
+    assert np.allclose(features[:, FEATURE_INDEX["log_recall_rank"]], np.log1p(np.arange(1, len(ids) + 1)))
+    bm25_ranks = [c.bm25_rank for c in recalled.fused]
+    assert np.allclose(features[:, FEATURE_INDEX["log_bm25_rank"]],
+                       np.log1p([r if r is not None else max(len(ids), 100) + 1 for r in bm25_ranks]))
+    cosine = np.asarray(demo_reader.vectors[[builder.ord_by_id[i] for i in ids]]) @ recalled.vector
     assert np.allclose(features[:, FEATURE_INDEX["vector_cosine"]], cosine, atol=1e-5)
 
 
-def test_text_features_follow_the_title(builder) -> None:  # type: ignore[no-untyped-def]
-    products = builder.reader.all_products()
+def test_text_features_follow_the_title(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    products = demo_reader.catalog().products
     target = next(p for p in products if "Espresso Machine" in p["title"])
     other = next(p for p in products if "Espresso" not in p["title"] and "Machine" not in p["title"])
     query = target["title"].lower()
-    recalled = builder.recall(query, [target["id"], other["id"]])
-    candidates = recalled.candidates
-    features = builder.features(query, recalled)
-    row = {i: n for n, i in enumerate(candidates.ids)}
+    recalled = Recalled(builder, query, [target["id"], other["id"]])
+    features, row = recalled.features, recalled.row
     t, o = features[row[target["id"]]], features[row[other["id"]]]
     assert t[FEATURE_INDEX["exact_phrase_in_title"]] == 1.0 and o[FEATURE_INDEX["exact_phrase_in_title"]] == 0.0
     assert t[FEATURE_INDEX["title_query_overlap"]] == 1.0 > o[FEATURE_INDEX["title_query_overlap"]]
     assert t[FEATURE_INDEX["brand_in_query"]] == 1.0
     assert t[FEATURE_INDEX["bm25_title"]] > 0 and t[FEATURE_INDEX["bm25_combined"]] > o[FEATURE_INDEX["bm25_combined"]]
-    assert t[FEATURE_INDEX["query_length"]] == len(set(builder.reader.analyze(query)))
+    assert t[FEATURE_INDEX["query_length"]] == len(set(demo_reader.analyze(query)))
 
 
-def test_unit_features_match_and_conflict(builder) -> None:  # type: ignore[no-untyped-def]
-    products = builder.reader.all_products()
+def test_unit_features_match_and_conflict(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    products = demo_reader.catalog().products
     eight = next(p for p in products if p.get("attributes", {}).get("size") == "8 in.")
     twelve = next(p for p in products if p.get("attributes", {}).get("size") == "12 in.")
-    recalled = builder.recall("pan 8 in.", [eight["id"], twelve["id"]])
-    candidates = recalled.candidates
-    features = builder.features("pan 8 in.", recalled)
-    row = {i: n for n, i in enumerate(candidates.ids)}
+    recalled = Recalled(builder, "pan 8 in.", [eight["id"], twelve["id"]])
+    features, row = recalled.features, recalled.row
     assert features[row[eight["id"]], FEATURE_INDEX["query_units_matched"]] == 1.0
     assert features[row[twelve["id"]], FEATURE_INDEX["units_conflict"]] == 1.0
     assert features[row[eight["id"]], FEATURE_INDEX["units_conflict"]] == 0.0
 
 
-def test_product_signals_and_neutral_personalization(builder) -> None:  # type: ignore[no-untyped-def]
-    recalled = builder.recall("yoga mat")
-    candidates = recalled.candidates
-    features = builder.features("yoga mat", recalled)
-    products = builder.reader.products(candidates.ids)
+def test_product_signals_and_neutral_personalization(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    recalled = Recalled(builder, "yoga mat")
+    features = recalled.features
+    products = demo_reader.products(recalled.ranks.ids)
     assert np.allclose(features[:, FEATURE_INDEX["log_price"]], [np.log1p(p["price"]) for p in products])
     assert (features[:, FEATURE_INDEX["in_stock"]] == [1.0 if p["in_stock"] else 0.0 for p in products]).all()
     for name in ("personal_category_affinity", "personal_brand_affinity", "personal_embedding_cosine"):
@@ -93,12 +108,12 @@ def test_product_signals_and_neutral_personalization(builder) -> None:  # type: 
 
 
 def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
-    recalled = builder.recall("yoga mat")
-    candidates, vector = recalled.candidates, recalled.vector
-    products = demo_reader.products(candidates.ids)
+    recalled = Recalled(builder, "yoga mat")
+    vector = recalled.vector
+    products = demo_reader.products(recalled.ranks.ids)
     favourite = products[0]
     profile = ShopperProfile({favourite["category"]: 0.8}, {favourite["brand"]: 0.5}, embedding=vector)
-    features, _ = features_for(builder.source, "yoga mat", vector, candidates, profile)
+    features, _ = features_for(builder.source, "yoga mat", vector, recalled.ranks, profile)
     brands = np.array([p["brand"] == favourite["brand"] for p in products])
     assert (features[brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.5).all()
     assert (features[~brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.0).all()
@@ -112,8 +127,8 @@ def test_table_bm25_agrees_with_tantivy(builder, demo_reader) -> None:  # type: 
     so the values differ a little, the order hardly)."""
     for query in ("stainless steel frying pan", "wireless noise cancelling headphones", "oak desk"):
         hits = demo_reader.bm25(query, 30, Filters())
-        rows = np.array([builder.table.ord_by_id[h.id] for h in hits])
-        ours = builder.table.text_scores(query, rows)["combined"]
+        rows = np.array([builder.ord_by_id[h.id] for h in hits])
+        ours = builder.source.table.text_scores(query, rows)["combined"]
         theirs = np.array([h.score for h in hits])
         assert np.corrcoef(ours, theirs)[0, 1] > 0.97, query
         assert ours == pytest.approx(theirs, rel=0.1)
@@ -121,7 +136,7 @@ def test_table_bm25_agrees_with_tantivy(builder, demo_reader) -> None:  # type: 
 
 def test_table_bm25_per_field() -> None:
     from indexer.mapping import load_definition
-    from ranker.features import ProductTable
+    from ranker.features.product_table import ProductTable
 
     products = [{"id": "a", "title": "red lamp", "brand": "Lumo"}, {"id": "b", "title": "blue chair"},
                 {"id": "c", "title": "red red chair", "description": "a lamp for reading"}]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexer.store.base import Hit
-from ranker.fusion import min_max, reciprocal_rank_fusion, weighted_score_fusion
-from ranker.recall import FusionConfig, fuse
+from ranker.fusion import FusionConfig, fuse_hits, min_max, reciprocal_rank_fusion, weighted_score_fusion
 
 
 def test_rrf_scores_are_sums_of_reciprocal_ranks() -> None:
@@ -47,10 +46,10 @@ def test_weighted_fusion_rejects_mismatched_weights() -> None:
 
 
 def test_fuse_records_each_sides_rank_and_score() -> None:
-    candidates = fuse([Hit("a", 5.0), Hit("b", 4.0)], [Hit("b", 0.9)], FusionConfig(method="rrf"))
+    candidates = fuse_hits([Hit("a", 5.0), Hit("b", 4.0)], [Hit("b", 0.9)], FusionConfig(method="rrf"))
     by_id = {c.id: c for c in candidates}
     assert [c.id for c in candidates] == ["b", "a"]
     assert (by_id["b"].bm25_rank, by_id["b"].vector_rank, by_id["b"].vector_score) == (2, 1, 0.9)
     assert by_id["a"].vector_rank is None
     with pytest.raises(ValueError, match="unknown fusion method"):
-        fuse([], [], FusionConfig(method="nope"))
+        FusionConfig(method="nope")

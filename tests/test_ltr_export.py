@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from indexer.mapping import load_definition
-from ranker.features import FEATURE_INDEX, FEATURE_NAMES
+from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
 from ranker.ltr_export import (
     LTR_FEATURES,
     PARAMS,
@@ -22,7 +22,7 @@ from ranker.ltr_export import (
     plugin_values,
     sltr_rescore,
 )
-from ranker.training import predict, train_xgboost
+from ranker.training.xgboost_models import predict, train_xgboost
 from tests.conftest import SHARED
 from tests.ranking_helpers import exported_ranker, score_with_dump, synthetic_rows
 
@@ -115,20 +115,21 @@ def test_model_and_rescore_bodies_match_the_spec() -> None:
 @pytest.mark.skipif(not os.environ.get("OPENSEARCH_URL"),
                     reason="OPENSEARCH_URL is not set: no OpenSearch cluster to test against (see docs/opensearch.md)")
 def test_a_live_cluster_rescores_as_the_export_says(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                    demo_catalog: Path, demo_searcher, models_dir: Path) -> None:
+                                                    demo_catalog: Path, shipped_encoder, models_dir: Path) -> None:
     """The plugin computes each feature from its template and walks the uploaded trees: its
     `sltr` scores are what ShopRank's features (from the same cluster) and the dump give."""
     from indexer.__main__ import main as indexer_main
-    from indexer.backends import opensearch_reader
+    from indexer.backends import open_backend
     from indexer.store.opensearch_bodies import text_query
     from ranker.__main__ import main as ranker_main
-    from ranker.features import Candidates, RequestFeatures, features_for
+    from ranker.features.compute import CandidateRanks
+    from ranker.features.sources import RequestFeatures, features_for
 
     alias = f"shoprank-test-{secrets.token_hex(4)}"
     monkeypatch.setenv("SHOPRANK_BACKEND", "opensearch")
     monkeypatch.setenv("OPENSEARCH_ALIAS", alias)
     assert indexer_main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == 0
-    reader = opensearch_reader()
+    reader = open_backend(tmp_path).reader()
     client = reader.client
     try:
         if not any("ltr" in str(p.get("component")) for p in client.cat.plugins(format="json")):
@@ -136,13 +137,12 @@ def test_a_live_cluster_rescores_as_the_export_says(monkeypatch: pytest.MonkeyPa
         meta = exported_ranker(tmp_path, secrets.token_hex(4))
         assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 0
         query = "cordless drill"
-        vector = demo_searcher.encoder.encode_query(query)
+        vector = shipped_encoder.encode_query(query)
         body = {"size": 20, "query": text_query(DEFINITION, query), "rescore": sltr_rescore(meta["ltr_name"], query, vector, 20)}
         hits = client.search(index=alias, body=body)["hits"]["hits"]
         ids = [h["_id"] for h in hits]
         ranks = np.arange(1, len(ids) + 1, dtype=np.float64)
-        features, _ = features_for(RequestFeatures(reader, reader.analyze), query, vector,
-                                   Candidates(ids, ranks, ranks, ranks))
+        features, _ = features_for(RequestFeatures(reader), query, vector, CandidateRanks(ids, ranks, ranks, ranks))
         model = json.loads((tmp_path / "rankers" / meta["ltr_model"]).read_text())
         trees = json.loads(model["model"]["model"]["definition"])
         expected = [score_with_dump(trees, dict(zip(LTR_FEATURES, map(float, v), strict=True)))

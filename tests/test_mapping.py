@@ -8,8 +8,9 @@ import json
 
 import pytest
 
+from indexer.analysis import build_analyzers
 from indexer.mapping import MAPPING_PATH, MappingError, load_definition, parse_definition
-from indexer.store.embedded import build_analyzers, build_schema
+from indexer.store.embedded_index import build_schema
 
 
 def body() -> dict:

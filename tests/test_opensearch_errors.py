@@ -10,7 +10,8 @@ import pytest
 from opensearchpy.exceptions import AuthenticationException, AuthorizationException, NotFoundError, RequestError
 
 from indexer.__main__ import EXIT_FAILED, main
-from indexer.store.opensearch import OpenSearchSettings, describe
+from indexer.settings import OpenSearchSettings
+from indexer.store.opensearch import describe
 from tests.conftest import free_port
 
 

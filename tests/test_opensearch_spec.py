@@ -13,7 +13,7 @@ from opensearchpy.helpers import expand_action
 from indexer.mapping import load_definition
 from indexer.store import opensearch_bodies as bodies
 from indexer.store.base import Filters
-from ranker.recall import FusionConfig
+from ranker.fusion import FusionConfig
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.skipif(not (SHARED / "opensearch-api-spec" / "spec").is_dir(),
@@ -91,6 +91,7 @@ def test_search_bodies(filters: Filters) -> None:
     for body in (
         bodies.bm25_body(DEFINITION, "cordless drill 3/4 in.", 100, filters),
         bodies.knn_body(DEFINITION, VECTOR, 100, filters),
+        bodies.knn_body(DEFINITION, VECTOR, 100, filters, post_filter=True),
         bodies.hybrid_body(DEFINITION, "gray sofa", VECTOR, 100, filters),
         bodies.summary_body(DEFINITION, "gray sofa", ["SR-1", "SR-2"], filters),
         bodies.summary_body(DEFINITION, "", ["SR-1"], filters),
@@ -110,9 +111,14 @@ def test_filters_become_prefilters_on_knn() -> None:
         {"term": {"in_stock": False}},
         {"terms": {"attributes.voltage": ["20V"]}},
     ]
+    post = bodies.knn_query(DEFINITION, VECTOR, 50, filters, post_filter=True)
+    assert post["bool"]["filter"] == bodies.filter_clauses(filters)  # applied to the 50 nearest, not inside k-NN
+    assert "filter" not in post["bool"]["must"][0]["knn"]["embedding"]
     hybrid = bodies.hybrid_body(DEFINITION, "drill", VECTOR, 100, filters)["query"]["hybrid"]["queries"]
     assert hybrid[0]["bool"]["filter"] == bodies.filter_clauses(filters)
-    assert hybrid[1]["knn"]["embedding"]["filter"]["bool"]["filter"] == bodies.filter_clauses(filters)
+    assert hybrid[1] == bodies.knn_query(DEFINITION, VECTOR, 100, filters, post_filter=True)  # as ShopRank fuses
+    below = bodies.filter_clauses(Filters(price_min=25, price_below=50))
+    assert below == [{"range": {"price": {"gte": 25, "lt": 50}}}]
 
 
 def test_multi_match_uses_the_mapping_boosts() -> None:
@@ -163,11 +169,12 @@ def test_bulk_lines(demo_products) -> None:  # type: ignore[no-untyped-def]
 def test_alias_swap_is_one_atomic_body() -> None:
     from tests.opensearch_spec import request_body_validator
 
-    body = bodies.alias_actions("products", "products-2", ["products-1"])
+    body = bodies.alias_actions("products", "products-2", ["products-1"], verified=True)
     check(request_body_validator("indices", "indices.update_aliases"), body)
     assert body["actions"] == [
         {"remove": {"index": "products-1", "alias": "products"}},
         {"add": {"index": "products-2", "alias": "products", "is_write_index": True}},
+        {"add": {"index": "products-2", "alias": "products-verified"}},  # a load that completed, in the same call
     ]
 
 

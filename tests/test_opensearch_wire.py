@@ -12,7 +12,7 @@ from opensearchpy import OpenSearch
 
 from indexer.__main__ import EXIT_FAILED, EXIT_OK, main
 from tests.conftest import SHARED
-from tests.ranking_helpers import exported_ranker
+from tests.ranking_helpers import exported_ranker, save_tree_model
 
 pytestmark = pytest.mark.skipif(not (SHARED / "opensearch-api-spec" / "spec").is_dir(),
                                 reason="../shared/opensearch-api-spec is not here")
@@ -33,10 +33,12 @@ def wire(monkeypatch: pytest.MonkeyPatch, models_dir: Path):  # type: ignore[no-
 
 def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
                                                              models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from indexer.backends import opensearch_reader
+    from indexer.backends import open_backend
     from indexer.encoder import TextEncoder
     from indexer.store.base import Filters
-    from ranker.recall import FusionConfig, HybridSearcher, SearchRequest
+    from ranker.fusion import FusionConfig
+    from ranker.pipeline import SearchPipeline
+    from ranker.request import SearchRequest
     from ranker.spelling import query_corrector
 
     data = str(tmp_path)
@@ -62,9 +64,10 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
     assert main(["status", "--data-dir", data]) == EXIT_OK
     assert main(["upsert", "--catalog", str(changes), "--data-dir", data, "--encoder", "fp32", "-q"]) == EXIT_FAILED
 
-    reader = opensearch_reader()
+    backend = open_backend(tmp_path)
+    reader = backend.reader()
     assert reader.generation == first[0] and reader.encoder_variant == "int8" and reader.document_count == 600
-    searcher = HybridSearcher(reader, TextEncoder(models_dir, reader.encoder_variant))
+    searcher = SearchPipeline(reader, TextEncoder(models_dir, reader.encoder_variant))
     filters = Filters(category="Furniture", brands=("Ashford",), price_max=500, in_stock=True,
                       attributes=(("color", ("gray",)),))
     for mode in ("hybrid", "bm25", "vector"):
@@ -73,14 +76,14 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
                                                      fusion=FusionConfig(method=fusion)))
             assert len(response.results) == 5  # the fake matches everything: this checks plumbing only
     assert set(wire.pipelines) == {"shoprank-weighted", "shoprank-rrf"}
-    reader = opensearch_reader()
+    reader = backend.reader()
     assert reader._vocabulary is None and reader.vocabulary_words > 0  # the dictionary is not read until used
     assert "vocabulary," not in wire.mapping_reads[-1]["filter_path"] + ","  # nor sent along with the manifest
     before = len(wire.requests)
     corrector = query_corrector(reader)
     assert corrector is not None and corrector.known("quokka") and reader.term_counts() is reader.term_counts()
     assert [g for g, _, _ in wire.requests[before:]] == ["indices.get_mapping"]  # fetched once
-    corrected = HybridSearcher(reader, TextEncoder(models_dir, reader.encoder_variant), corrector=corrector)
+    corrected = SearchPipeline(reader, TextEncoder(models_dir, reader.encoder_variant), corrector=corrector)
     wire.searches.clear()
     response = corrected.search(SearchRequest("grey sofaa", k=5))  # the demo catalog says "gray"
     assert response.corrected_query == "gray sofa"
@@ -93,10 +96,10 @@ def test_every_request_of_every_flow_is_a_valid_spec_request(wire, tmp_path: Pat
             "mget", "indices.put_mapping"} <= groups
 
 
-def test_the_wire_check_catches_an_undeclared_parameter(wire) -> None:  # type: ignore[no-untyped-def]
-    from indexer.backends import opensearch_admin
+def test_the_wire_check_catches_an_undeclared_parameter(wire, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from indexer.backends import open_backend
 
-    client = opensearch_admin().client
+    client = open_backend(tmp_path).client
     client.search(index="x", body={"size": 1}, params={"no_such_param": "1"})
     client.search(index="x", body={"size": "one"})
     assert any("'no_such_param' is not in the spec" in v for v in wire.violations)
@@ -120,15 +123,16 @@ def test_bulk_failures_name_the_product_and_keep_the_alias(wire, tmp_path: Path,
 
 def test_api_serves_503_while_the_cluster_is_down_and_recovers(wire, tmp_path: Path, demo_catalog: Path,  # type: ignore[no-untyped-def]
                                                                models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from web import serving
+    from indexer.backends import OpenSearchBackend
+    from ranker import serving
     from web.app import create_app
 
     monkeypatch.setattr(serving, "RECONNECT_SECONDS", 0.0)
-    monkeypatch.setattr(serving, "REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(OpenSearchBackend, "refresh_seconds", 0.0)
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
 
     wire.down = True  # the cluster is unreachable before the first request
-    client = create_app(tmp_path, models_dir).test_client()
+    client = create_app(tmp_path, models_dir=models_dir).test_client()
     response = client.get("/search?q=sofa")
     assert response.status_code == 503
     assert response.get_json()["error"] == "backend_unavailable"
@@ -144,36 +148,24 @@ def test_api_serves_503_while_the_cluster_is_down_and_recovers(wire, tmp_path: P
     assert client.get("/search?q=lamp").status_code == 200
 
 
-def _save_tree_model(rankers: Path, depth: int) -> None:
-    """A real (tiny) XGBoost ranking model over the feature vector, as `ranker train` saves it."""
-    import numpy as np
-    import xgboost as xgb
+def _serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from indexer.backends import OpenSearchBackend, open_backend
+    from ranker.serving import ServingState
 
-    from ranker.features import FEATURE_INDEX, FEATURE_NAMES
-
-    rng = np.random.default_rng(0)
-    features = rng.random((400, len(FEATURE_NAMES)), dtype=np.float32)
-    labels = (features[:, FEATURE_INDEX["bm25_title"]] > 0.5).astype(np.float32)
-    matrix = xgb.DMatrix(features, label=labels)
-    matrix.set_group([40] * 10)
-    model = xgb.train({"objective": "rank:ndcg"}, matrix, num_boost_round=5)
-    rankers.mkdir(parents=True)
-    (rankers / "xgb-1.meta.json").write_text(json.dumps({"version": "1", "features": list(FEATURE_NAMES),
-                                                          "combine": None, "depth": depth}))
-    model.save_model(rankers / "xgb-1.json")
+    monkeypatch.setattr(OpenSearchBackend, "refresh_seconds", 0.0)  # every request checks the cluster's stamp
+    return ServingState(open_backend(tmp_path))
 
 
 def test_learned_ranking_on_opensearch_gets_field_scores_from_named_queries(  # type: ignore[no-untyped-def]
-        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path) -> None:
-    from ranker.recall import SearchRequest
-    from web.serving import OpenSearchState
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ranker.request import SearchRequest
 
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
-    _save_tree_model(tmp_path / "rankers", depth=60)
-    searcher = OpenSearchState(tmp_path, models_dir).searcher()
-    assert searcher.ranker is not None and searcher.ranker.depth == 60
+    save_tree_model(tmp_path / "rankers", depth=60)
+    pipeline = _serving(tmp_path, monkeypatch).pipeline()
+    assert pipeline.ranker is not None and pipeline.ranker.depth == 60
     wire.searches.clear()
-    response = searcher.search(SearchRequest("gray velvet sofa", k=5, explain=True))
+    response = pipeline.search(SearchRequest("gray velvet sofa", k=5, explain=True))
     assert wire.violations == []
     feature_requests = [body for params, body in wire.searches if params.get("include_named_queries_score") == "true"]
     assert len(feature_requests) == 1
@@ -189,70 +181,70 @@ def test_learned_ranking_on_opensearch_gets_field_scores_from_named_queries(  # 
 
 
 def test_a_model_that_does_not_load_leaves_opensearch_search_in_recall_order(  # type: ignore[no-untyped-def]
-        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ranker.recall import SearchRequest
-    from web.serving import OpenSearchState
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ranker.request import SearchRequest
 
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
-    _save_tree_model(tmp_path / "rankers", depth=60)
+    save_tree_model(tmp_path / "rankers", depth=60)
     (tmp_path / "rankers" / "xgb-1.json").write_text("{ not a model")
-    capsys.readouterr()
-    state = OpenSearchState(tmp_path, models_dir)
-    searcher = state.searcher()
-    assert searcher.ranker is None
-    response = searcher.search(SearchRequest("gray velvet sofa", k=5, explain=True))
-    assert response.results and all("model" not in r["explain"] for r in response.results)
-    assert state._current_ranker(searcher.reader) is None  # not retried on every refresh
-    errors = capsys.readouterr().err
-    assert "event=model_load_failed model=xgb-1.json" in errors
-    assert errors.count("event=model_load_failed") == 1
+    state = _serving(tmp_path, monkeypatch)
+    for _ in range(3):  # every request checks again; the broken file is not retried
+        pipeline = state.pipeline()
+        assert pipeline.ranker is None
+        response = pipeline.search(SearchRequest("gray velvet sofa", k=5, explain=True))
+        assert response.results and all("model" not in r["explain"] for r in response.results)
+    assert "event=model_load_failed model=xgb-1.json" in caplog.text
+    assert caplog.text.count("event=model_load_failed") == 1
 
 
-def test_a_newer_model_that_does_not_load_keeps_the_loaded_one(  # type: ignore[no-untyped-def]
-        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from indexer.backends import opensearch_reader
-    from web.serving import OpenSearchState
-
+def test_a_newer_model_that_does_not_load_keeps_the_loaded_one_on_a_new_index(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
-    _save_tree_model(tmp_path / "rankers", depth=60)
-    state = OpenSearchState(tmp_path, models_dir)
-    loaded = state.searcher().ranker
-    assert loaded is not None and loaded.path.name == "xgb-1.json"
+    save_tree_model(tmp_path / "rankers", depth=60)
+    state = _serving(tmp_path, monkeypatch)
+    loaded = state.pipeline()
+    assert loaded.ranker is not None and loaded.ranker.path.name == "xgb-1.json"
     (tmp_path / "rankers" / "xgb-2.json").write_text("{ not a model")
-    capsys.readouterr()
-    refreshed = opensearch_reader()
-    assert state._current_ranker(refreshed) is loaded
-    assert loaded.source.reader is refreshed  # the kept model reads from the refreshed reader
-    assert "event=model_load_failed model=xgb-2.json" in capsys.readouterr().err
+    assert state.pipeline().ranker is loaded.ranker  # same index: the model it had
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(json.dumps({"id": "NEW-1", "title": "Quokka Lamp", "price": 40.0}) + "\n")
+    assert main(["upsert", "--catalog", str(changes), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    import time
+
+    deadline = time.monotonic() + 10
+    while state.pipeline().reader is loaded.reader:  # the upsert's new words: a new reader, loaded in the background
+        assert time.monotonic() < deadline, "the changed index was never loaded"
+        time.sleep(0.02)
+    refreshed = state.pipeline()
+    assert refreshed.ranker is not None and refreshed.ranker.path.name == "xgb-1.json"
+    assert refreshed.ranker.source.reader is refreshed.reader  # the kept model reads from the new reader
+    assert caplog.text.count("event=model_load_failed model=xgb-2.json") == 1
 
 
 def test_opensearch_features_match_the_embedded_ones_but_for_bm25(  # type: ignore[no-untyped-def]
-        wire, tmp_path: Path, demo_catalog: Path, demo_reader, demo_searcher) -> None:
+        wire, tmp_path: Path, demo_catalog: Path, demo_reader, shipped_encoder) -> None:
     """Same catalog, same candidates: every feature that does not come from the engine's
     BM25 is computed identically from the cluster's documents and from the local table."""
     import numpy as np
 
-    from indexer.backends import opensearch_reader
+    from indexer.backends import open_backend
     from indexer.store.base import Filters
-    from ranker.features import (
-        FEATURE_NAMES,
-        Candidates,
-        GenerationFeatures,
-        ProductTable,
-        RequestFeatures,
-        features_for,
-    )
+    from ranker.features.compute import CandidateRanks
+    from ranker.features.names import FEATURE_NAMES
+    from ranker.features.sources import feature_source, features_for
 
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
     query = "3/4 in. cordless drill 20v"
-    vector = demo_searcher.encoder.encode_query(query)
+    vector = shipped_encoder.encode_query(query)
     ids = [h.id for h in demo_reader.knn(vector, 40, Filters())]
     ranks = np.arange(1, len(ids) + 1, dtype=np.float64)
-    candidates = Candidates(ids, ranks, ranks, ranks)
-    table = ProductTable(demo_reader.all_products(), demo_reader.analyze, demo_reader.definition)
-    local, _ = features_for(GenerationFeatures(demo_reader, table), query, vector, candidates)
-    reader = opensearch_reader()
-    remote, _ = features_for(RequestFeatures(reader, reader.analyze), query, vector, candidates)
+    candidates = CandidateRanks(ids, ranks, ranks, ranks)
+    local, _ = features_for(feature_source(demo_reader), query, vector, candidates)
+    remote_source = feature_source(open_backend(tmp_path).reader())
+    assert type(remote_source).__name__ == "RequestFeatures"  # chosen by the reader's declared capability
+    remote, _ = features_for(remote_source, query, vector, candidates)
     engine_scores = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("bm25_")]
     others = [i for i in range(len(FEATURE_NAMES)) if i not in engine_scores]
     np.testing.assert_allclose(remote[:, others], local[:, others], atol=1e-5)

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from indexer.encoder import TextEncoder
-from ranker.query_tuning import QueryEncoder, _loss, export_query_encoder, judged_queries, tune_query_encoder
+from ranker.training.query_encoder import QueryTower, _loss, export_query_encoder, judged_queries, tune_query_encoder
 
 
 def _judged(demo_reader) -> list:  # type: ignore[no-untyped-def]
     """Queries a shopper might type (a title without its brand), the product rated 3, two
     of the same category 2, two random others 1."""
-    products = demo_reader.all_products()
+    products = demo_reader.catalog().products
     rng = random.Random(5)
     judgments, texts = {}, {}
     for product in rng.sample(products, 96):
@@ -30,7 +30,7 @@ def _judged(demo_reader) -> list:  # type: ignore[no-untyped-def]
 def test_tuning_lowers_the_loss_it_trains_on(demo_reader) -> None:  # type: ignore[no-untyped-def]
     queries = _judged(demo_reader)
     vectors = np.array(demo_reader.vectors, dtype=np.float32)
-    shipped = QueryEncoder()  # the pre-trained weights, untouched
+    shipped = QueryTower()  # the pre-trained weights, untouched
     tuned = tune_query_encoder(queries, vectors, epochs=4, progress=False)
     products = torch.from_numpy(vectors)
     with torch.no_grad():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from indexer.demo_catalog import write_demo_catalog
-from indexer.generations import read_pointer
+from indexer.store.generations import read_pointer
 from tests.conftest import ROOT, index_catalog
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from indexer.analysis import FieldAnalyzer
 from indexer.documents import term_counts
 from indexer.mapping import load_definition
-from indexer.store.embedded import LocalAnalysis
 from ranker.spelling import QueryCorrector
 
 DEFINITION = load_definition()
@@ -24,7 +24,7 @@ CATALOG = [
 
 @pytest.fixture(scope="module")
 def corrector() -> QueryCorrector:
-    analysis = LocalAnalysis(DEFINITION)
+    analysis = FieldAnalyzer(DEFINITION)
     return QueryCorrector(term_counts(CATALOG, DEFINITION.search_fields), lambda text: analysis(text, "title"))
 
 
@@ -61,7 +61,7 @@ def test_known_and_uncorrectable_words_stay_as_typed(corrector: QueryCorrector, 
 
 
 def test_dimensions_stay_glued_when_the_catalog_glues_them() -> None:
-    analysis = LocalAnalysis(DEFINITION)
+    analysis = FieldAnalyzer(DEFINITION)
     catalog = [*CATALOG, {"id": "7", "title": "2x4 Stud"}]
     glued = QueryCorrector(term_counts(catalog, DEFINITION.search_fields), lambda text: analysis(text, "title"))
     assert glued.correct("2x4 stud") == "2x4 stud"
@@ -81,14 +81,13 @@ def test_search_corrects_and_says_so_unless_asked_not_to(server) -> None:  # typ
     assert status == 200 and "Showing results for" in page and "correct=false" in page
 
 
-def test_training_sees_the_query_as_serving_searches_it(demo_reader, demo_searcher) -> None:  # type: ignore[no-untyped-def]
-    from ranker.recall import FusionConfig
-    from ranker.training import FeatureBuilder
+def test_training_sees_the_query_as_serving_searches_it(demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
+    from tests.ranking_helpers import row_builder
 
-    builder = FeatureBuilder(demo_reader, demo_searcher.encoder, FusionConfig(), depth=20)
-    assert builder.searched_text("wireles headphones") == "wireless headphones"
-    typed = builder.query_rows("wireles headphones", {})
-    corrected = builder.query_rows("wireless headphones", {})
+    builder = row_builder(demo_reader, shipped_encoder, depth=20)
+    assert builder.pipeline.searched_text("wireles headphones") == "wireless headphones"
+    typed = builder.rows("wireles headphones", {})
+    corrected = builder.rows("wireless headphones", {})
     assert typed.query == "wireles headphones"  # judgments stay keyed by what was typed
     assert typed.ids == corrected.ids
     assert (typed.features == corrected.features).all()

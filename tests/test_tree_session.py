@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from ranker.features import FEATURE_NAMES
-from ranker.training import train_xgboost
+from ranker.features.names import FEATURE_NAMES
+from ranker.training.xgboost_models import train_xgboost
 from ranker.tree_session import TreeScorer
 from tests.ranking_helpers import synthetic_rows
 

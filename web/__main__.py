@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from indexer.settings import add_common_arguments, configure_logging, resolve_data_dir
+from indexer import settings
+from indexer.cli import add_common_arguments, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m web", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("SHOPRANK_WORKERS", "2")),
-                        help="worker processes (default 2, one per core)")
+    parser.add_argument("--workers", type=int, help="worker processes (default $SHOPRANK_WORKERS, else 2: one per core)")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     from web.server import serve
 
-    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        workers = args.workers or settings.workers()
+        settings.backend_name()  # a bad SHOPRANK_BACKEND is named before any worker starts
+    except settings.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    data_dir = settings.data_dir(args.data_dir)
     print(f"serving {data_dir} on http://{args.host}:{args.port}", file=sys.stderr)
-    serve(data_dir, args.host, args.port, args.workers)
+    serve(data_dir, args.host, args.port, workers)
     return 0
 
 

@@ -1,89 +1,103 @@
-"""The Flask app: JSON API, OpenAPI document and the search page, over one ServingState."""
+"""The Flask app: JSON API, OpenAPI document and the search page, over one ServingState.
+
+Every error a client can get is a JSON body `{"error", "message"[, "parameter"]}` with no
+stack trace and no server path in it; the log has the details.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from indexer.settings import models_dir as default_models_dir
+from indexer import settings
+from indexer.backends import open_backend
 from indexer.store.base import BackendUnavailable
-from ranker.recall import FusionConfig
+from ranker.fusion import FusionConfig
+from ranker.serving import NoIndex, ServingState
 from web.openapi import openapi_document
-from web.params import BadRequest, parse_search_args
-from web.serving import NoIndex, make_state
+from web.page_links import PageLinks
+from web.params import MAX_OFFSET, BadRequest, parse_search_args
 
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, error: str, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+def error_response(status: int, error: str, message: str, **extra: Any) -> Response:
     response = jsonify({"error": error, "message": message, **extra})
     response.status_code = status
     return response
 
 
-def create_app(data_dir: Path, models_dir: Path | None = None, fusion: FusionConfig | None = None) -> Flask:
-    app = Flask(__name__)
+class ShopRankFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with the path's methods in `Allow`, no body (Flask's own default is a
+        200 with an empty HTML body)."""
+        allowed = super().make_default_options_response().headers.get("Allow", "")
+        response = Response(status=204, headers={"Allow": allowed})
+        del response.headers["Content-Type"]
+        return response
+
+
+def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: Path | None = None) -> Flask:
+    app = ShopRankFlask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    state = make_state(data_dir, models_dir or default_models_dir(data_dir), fusion)
+    state = ServingState(open_backend(data_dir), fusion, models_dir=models_dir or settings.models_dir(data_dir))
     app.extensions["shoprank"] = state
 
     @app.errorhandler(BadRequest)
-    def bad_request(exc: BadRequest):  # type: ignore[no-untyped-def]
-        return _error(400, "bad_request", str(exc), parameter=exc.parameter)
+    def bad_request(exc: BadRequest) -> Response:
+        return error_response(400, "bad_request", str(exc), parameter=exc.parameter)
 
     @app.errorhandler(NoIndex)
-    def no_index(exc: NoIndex):  # type: ignore[no-untyped-def]
-        return _error(503, "no_index", str(exc))
+    def no_index(exc: NoIndex) -> Response:
+        log.error("event=no_index detail=%r", str(exc))
+        return error_response(503, "no_index", exc.public)
 
     @app.errorhandler(BackendUnavailable)
-    def backend_unavailable(exc: BackendUnavailable):  # type: ignore[no-untyped-def]
-        return _error(503, "backend_unavailable", str(exc))
+    def backend_unavailable(exc: BackendUnavailable) -> Response:
+        return error_response(503, "backend_unavailable", str(exc))
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        return _error(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+    def http_error(exc: HTTPException) -> Response:
+        response = error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
-    def internal_error(exc: Exception):  # type: ignore[no-untyped-def]
+    def internal_error(exc: Exception) -> Response:
         log.exception("event=request_failed path=%s", request.path)
-        return _error(500, "internal_error", "the search failed; the server log has the details")
+        return error_response(500, "internal_error", "the search failed; the server log has the details")
 
-    @app.get("/search")
-    def search():  # type: ignore[no-untyped-def]
-        searcher = state.searcher()
-        search_request = parse_search_args(request.args, searcher.fusion)
-        return jsonify(searcher.search(search_request).to_json())
+    @app.route("/search", methods=["GET"])
+    def search() -> Response:
+        pipeline = state.pipeline()
+        return jsonify(pipeline.search(parse_search_args(request.args, pipeline.fusion)).to_json())
 
-    @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
-        reader = state.searcher().reader
+    @app.route("/healthz", methods=["GET"])
+    def healthz() -> Response:
+        reader = state.pipeline().reader
         return jsonify({"status": "ok", "generation": reader.generation, "documents": reader.document_count})
 
-    @app.get("/openapi.json")
-    def openapi():  # type: ignore[no-untyped-def]
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi() -> Response:
         return jsonify(openapi_document())
 
-    @app.get("/")
-    def page():  # type: ignore[no-untyped-def]
+    @app.route("/", methods=["GET"])
+    def page() -> str:
         args = request.args
         context: dict[str, Any] = {"q": args.get("q", ""), "response": None, "error": None, "args": args}
         if context["q"].strip():
             try:
-                searcher = state.searcher()
-                context["response"] = searcher.search(parse_search_args(args, searcher.fusion)).to_json()
-            except (BadRequest, NoIndex, BackendUnavailable) as exc:
+                pipeline = state.pipeline()
+                context["response"] = pipeline.search(parse_search_args(args, pipeline.fusion)).to_json()
+            except (BadRequest, BackendUnavailable) as exc:
                 context["error"] = str(exc)
-
-        def link(**changes: Any) -> str:
-            merged = {k: v for k, v in args.items(multi=True) if k not in changes and k != "offset"}
-            items = list(merged.items()) + [(k, v) for k, v in changes.items() if v is not None]
-            return "/?" + urlencode(items)
-
-        return render_template("index.html", link=link, **context)
+            except NoIndex as exc:
+                context["error"] = exc.public
+        return render_template("index.html", links=PageLinks(args), max_offset=MAX_OFFSET, **context)
 
     return app

@@ -1,64 +1,93 @@
 """The OpenAPI 3.1 document of the JSON API, built from the same parameter table that
-validates requests (web/params.py)."""
+validates requests (web/params.py), so it says what the server does. The test suite
+runs schemathesis against it with every check on (tests/test_api_contract.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from web.params import PARAMS
+from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS
 
-_ERROR = {"type": "object", "required": ["error", "message"], "properties": {
-    "error": {"type": "string"}, "message": {"type": "string"}, "parameter": {"type": "string"}}}
+_ERROR = {"type": "object", "required": ["error", "message"], "additionalProperties": False, "properties": {
+    "error": {"type": "string", "description": "A stable code: bad_request, no_index, backend_unavailable, …"},
+    "message": {"type": "string", "description": "One sentence for a person; no stack trace, no server path."},
+    "parameter": {"type": "string", "description": "The request parameter that is wrong (400 only)."}}}
 _BUCKET = {"type": "object", "required": ["value", "count"], "properties": {
-    "value": {"type": "string"}, "count": {"type": "integer"},
+    "value": {"type": "string"}, "count": {"type": "integer", "minimum": 1},
     "from": {"type": ["number", "null"]}, "to": {"type": ["number", "null"]}}}
 _RESULT = {"type": "object", "required": ["id", "title", "score"], "properties": {
     "id": {"type": "string"}, "title": {"type": "string"}, "brand": {"type": "string"},
     "category": {"type": "string"}, "price": {"type": "number"}, "currency": {"type": "string"},
     "in_stock": {"type": "boolean"}, "rating": {"type": "number"}, "review_count": {"type": "integer"},
     "image_url": {"type": "string"}, "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
-    "score": {"type": "number"}, "explain": {"type": "object"}}}
+    "score": {"type": "number"},
+    "explain": {"type": "object", "description": "BM25 and vector rank and score, the fused score and, when a "
+                                                 "learned model ranks, each model's score and the features."}}}
+_SEARCH_RESPONSE = {
+    "type": "object",
+    "required": ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation", "query_id"],
+    "properties": {
+        "query": {"type": "string"},
+        "corrected_query": {"type": ["string", "null"], "description": "The words searched, when correction changed the query."},
+        "total": {"type": "integer", "minimum": 0, "description": "Products matching the query text or among its "
+                  "vector candidates, after filters; the same for every page."},
+        "results": {"type": "array", "items": _RESULT},
+        "facets": {"type": "object", "additionalProperties": {"type": "array", "items": _BUCKET}},
+        "took_ms": {"type": "number"},
+        "generation": {"type": "string"},
+        "query_id": {"type": "string", "minLength": 1, "description": "Unique per search; shopper events and the "
+                     "feature log carry it."},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"},
+                    "description": "Milliseconds per pipeline stage (timings=true)."},
+    }}
+_HEALTH = {"type": "object", "required": ["status", "generation", "documents"], "properties": {
+    "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"}}}
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _parameters() -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": p.name, "in": "query", "required": p.required, "description": p.description,
+         **({"schema": {"type": "array", "items": p.schema}, "style": "form", "explode": True} if p.repeatable
+            else {"schema": p.schema})}
+        for p in PARAMS
+    ]
+    # Free-form query parameters: every property of this object is a parameter of its own
+    # (`attr.color=blue`), which is what style form + explode means for an object.
+    parameters.append({
+        "name": "attr", "in": "query", "required": False, "style": "form", "explode": True,
+        "description": "Attribute filters: a parameter `attr.NAME` per attribute, e.g. `attr.color=blue`; repeat "
+                       "one for any of several values.",
+        "schema": {"type": "object", "propertyNames": {"pattern": ATTRIBUTE_NAME},
+                   "additionalProperties": {"type": "string", "minLength": 1, "pattern": NOT_BLANK}}})
+    return parameters
 
 
 def openapi_document() -> dict[str, Any]:
-    parameters = [
-        {"name": p.name, "in": "query", "required": p.required, "description": p.description,
-         "schema": {"type": "array", "items": p.schema} if p.repeatable else p.schema,
-         **({"explode": True} if p.repeatable else {})}
-        for p in PARAMS
-    ]
-    parameters.append({"name": "attr.{name}", "in": "query", "required": False,
-                       "description": "Attribute filter, e.g. `attr.color=blue`; repeat for any of several values.",
-                       "schema": {"type": "string"}})
-    error = {"description": "Bad request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    unavailable = {"description": "No index loaded yet",
-                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ShopRank search API", "version": "1.0.0"},
+        "info": {"title": "ShopRank search API", "version": "1.1.0",
+                 "description": "Product search. Every error is a JSON `Error`. An empty parameter value is a 400 "
+                                "like any other bad value: leave the parameter out instead. "
+                                f"`user_id` and `session_id` are 1–{MAX_ID_LENGTH} printable characters. "
+                                "The HTML search page at `/` takes the same parameters."},
         "paths": {
             "/search": {"get": {
                 "summary": "Hybrid product search with filters and facets",
-                "parameters": parameters,
+                "parameters": _parameters(),
                 "responses": {
-                    "200": {"description": "Results", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResponse"}}}},
-                    "400": error, "503": unavailable}}},
+                    "200": _json("Results", "SearchResponse"),
+                    "400": _json("A parameter is missing or wrong (`parameter` names it)", "Error"),
+                    "414": _json("The request line is longer than the server reads (4094 bytes)", "Error"),
+                    "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
             "/healthz": {"get": {"summary": "Serving generation and document count", "responses": {
-                "200": {"description": "Serving", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
-                "503": unavailable}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+                "200": _json("Serving", "Health"),
+                "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": {
-            "Error": _ERROR,
-            "SearchResponse": {"type": "object", "required": ["query", "total", "results", "facets", "took_ms"], "properties": {
-                "query": {"type": "string"},
-                "corrected_query": {"type": ["string", "null"],
-                                    "description": "The words searched, when correction changed the query."},
-                "total": {"type": "integer"},
-                "results": {"type": "array", "items": _RESULT},
-                "facets": {"type": "object", "additionalProperties": {"type": "array", "items": _BUCKET}},
-                "took_ms": {"type": "number"}, "generation": {"type": "string"}}},
-            "Health": {"type": "object", "required": ["status", "generation", "documents"], "properties": {
-                "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"}}},
-        }},
+        "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH}},
     }

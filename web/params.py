@@ -1,9 +1,16 @@
 """`GET /search` parameters: declared once, used to validate requests and to write the
-OpenAPI document, so the two cannot drift apart."""
+OpenAPI document, so the two cannot drift apart.
+
+One rule for every parameter: a value is what its schema says, exactly. An empty (or
+blank) value is refused like any other bad value, whatever the parameter: to search
+without a filter, leave the parameter out. Numbers are plain ASCII decimals, booleans
+`true` or `false`.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +18,28 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from indexer.store.base import Filters, normalize_category
-from ranker.recall import FUSION_METHODS, MAX_RECALL_DEPTH, MODES, FusionConfig, SearchRequest
+from ranker.fusion import FUSION_METHODS, FusionConfig
+from ranker.recall import MAX_RESULTS
+from ranker.request import MODES, SearchRequest, Shopper
 
 MAX_QUERY_LENGTH = 256
 MAX_K = 100
+MAX_OFFSET = MAX_RESULTS - MAX_K  # so offset + k never passes MAX_RESULTS
+MAX_ID_LENGTH = 128
 ATTRIBUTE_PREFIX = "attr."
+BLANK = " \t\n\v\f\r"
+# A value holds at least one character that is not blank (the same set in the schema's
+# ECMA regex and in Python, which disagree on what `\s` is).
+NOT_BLANK = r"[^ \t\n\v\f\r]"
+CATEGORY = r"[^ \t\n\v\f\r>]"  # names a level, not only separators
+PRINTABLE_ID = r"^[^\x00-\x1f\x7f]*[^ \t\n\v\f\r\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+ATTRIBUTE_NAME = r"^attr\.[^ \t\n\v\f\r]+$"
+_INTEGER = re.compile(r"^-?[0-9]+$")
+_NUMBER = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+_NOT_BLANK = re.compile(NOT_BLANK)
+_CATEGORY = re.compile(CATEGORY)
+_PRINTABLE_ID = re.compile(PRINTABLE_ID)
+_ATTRIBUTE_NAME = re.compile(ATTRIBUTE_NAME)
 
 
 class BadRequest(ValueError):
@@ -34,18 +58,27 @@ class Param:
     required: bool = False
 
 
+def _text(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "pattern": NOT_BLANK, **extra}
+
+
 PARAMS: tuple[Param, ...] = (
-    Param("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH}, "The shopper's query.", required=True),
+    Param("q", _text(maxLength=MAX_QUERY_LENGTH), "The shopper's query.", required=True),
     Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "Results per page."),
-    Param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_RECALL_DEPTH - 1, "default": 0},
-          f"Results to skip; offset + k is at most {MAX_RECALL_DEPTH}."),
-    Param("category", {"type": "string"}, "Category path prefix, e.g. `Furniture > Living Room`."),
-    Param("brand", {"type": "string"}, "Exact brand; repeat for any of several.", repeatable=True),
+    Param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+          f"Results to skip; results beyond the first {MAX_RESULTS} are not served."),
+    Param("category", _text(pattern=CATEGORY), "Category path prefix, e.g. `Furniture > Living Room`."),
+    Param("brand", _text(), "Exact brand; repeat for any of several.", repeatable=True),
     Param("price_min", {"type": "number", "minimum": 0}, "Lowest price, inclusive."),
-    Param("price_max", {"type": "number", "minimum": 0}, "Highest price, inclusive."),
+    Param("price_max", {"type": "number", "minimum": 0},
+          "Highest price, inclusive (below `price_min`: an empty range, which matches nothing)."),
+    Param("price_below", {"type": "number", "minimum": 0},
+          "Prices below this, exclusive: a price facet bucket's `to`, so its count is the total it leads to."),
     Param("in_stock", {"type": "boolean"}, "Only products in stock (true) or out of stock (false)."),
-    Param("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Recall: hybrid, BM25 only or vectors only."),
-    Param("fusion", {"type": "string", "enum": list(FUSION_METHODS)}, "Fusion: weighted (min-max normalised scores, default) or rrf (reciprocal rank)."),
+    Param("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"},
+          "Recall: hybrid, BM25 only or vectors only."),
+    Param("fusion", {"type": "string", "enum": list(FUSION_METHODS)},
+          "Fusion: weighted (min-max normalised scores, default) or rrf (reciprocal rank)."),
     Param("explain", {"type": "boolean", "default": False},
           "Add each result's BM25 and vector rank and score and, when a learned model ranks, its score and features."),
     Param("rerank", {"type": "boolean", "default": True},
@@ -53,101 +86,115 @@ PARAMS: tuple[Param, ...] = (
     Param("correct", {"type": "boolean", "default": True},
           "Correct words the catalog does not know (misspellings, compounds, `18v`, `2x4`); false: search as typed. "
           "The response's `corrected_query` says what was searched."),
+    Param("timings", {"type": "boolean", "default": False}, "Add each pipeline stage's milliseconds (`timings`)."),
+    Param("user_id", {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": PRINTABLE_ID},
+          "The shopper, when known (1–128 printable characters)."),
+    Param("session_id", {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": PRINTABLE_ID},
+          "The shopper's session, for a shopper without a user id (1–128 printable characters)."),
 )
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
-
-
-def _integer(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(name, f"must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(name, f"must be between {low} and {high}, got {value}")
-    return value
-
-
-def _number(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(name, f"must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise BadRequest(name, f"must be a finite number ≥ 0, got {raw!r}")
-    return value
-
-
-def _boolean(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise BadRequest(name, f"must be true or false, got {raw!r}")
 
 
 def _single(args: MultiDict, name: str) -> str | None:
     values = args.getlist(name)
     if len(values) > 1:
         raise BadRequest(name, "given more than once")
+    if values and not _NOT_BLANK.search(values[0]):
+        raise BadRequest(name, "must not be empty (leave the parameter out instead)")
     return values[0] if values else None
+
+
+def _integer(args: MultiDict, name: str, low: int, high: int, default: int) -> int:
+    raw = _single(args, name)
+    if raw is None:
+        return default
+    if not _INTEGER.fullmatch(raw):
+        raise BadRequest(name, f"must be a whole number, got {raw!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadRequest(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _number(args: MultiDict, name: str) -> float | None:
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BadRequest(name, f"must be a number ≥ 0, got {raw!r}")
+    return value
+
+
+def _boolean(args: MultiDict, name: str, default: bool | None) -> bool | None:
+    raw = _single(args, name)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        raise BadRequest(name, f"must be true or false, got {raw!r}")
+    return raw == "true"
+
+
+def _choice(args: MultiDict, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = _single(args, name)
+    if raw is not None and raw not in choices:
+        raise BadRequest(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _text_value(args: MultiDict, name: str, max_length: int | None = None) -> str | None:
+    raw = _single(args, name)
+    if raw is not None and max_length is not None and len(raw) > max_length:
+        raise BadRequest(name, f"is {len(raw)} characters; the limit is {max_length}")
+    return raw
+
+
+def _identity(args: MultiDict, name: str) -> str | None:
+    raw = _text_value(args, name, MAX_ID_LENGTH)
+    if raw is not None and not _PRINTABLE_ID.fullmatch(raw):
+        raise BadRequest(name, "must be printable characters (no control characters)")
+    return raw
+
+
+def _all_of(args: MultiDict, name: str) -> tuple[str, ...]:
+    values = args.getlist(name)
+    if any(not _NOT_BLANK.search(v) for v in values):
+        raise BadRequest(name, "must not be empty (leave the parameter out instead)")
+    return tuple(dict.fromkeys(v.strip(BLANK) for v in values))
 
 
 def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: FusionConfig) -> SearchRequest:
     """Validate query-string arguments into a SearchRequest; BadRequest names the problem."""
     if not isinstance(args, MultiDict):
         args = MultiDict(args)
-    for name in args:
-        if name not in PARAMS_BY_NAME and not name.startswith(ATTRIBUTE_PREFIX):
-            raise BadRequest(name, f"unknown parameter; known: {', '.join(PARAMS_BY_NAME)}, attr.<name>")
-
-    query = (_single(args, "q") or "").strip()
-    if not query:
-        raise BadRequest("q", "is required and must not be empty")
-    if len(query) > MAX_QUERY_LENGTH:
-        raise BadRequest("q", f"is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}")
-
-    k = _integer("k", raw, 1, MAX_K) if (raw := _single(args, "k")) is not None else 10
-    offset = _integer("offset", raw, 0, MAX_RECALL_DEPTH - 1) if (raw := _single(args, "offset")) is not None else 0
-    if offset + k > MAX_RECALL_DEPTH:
-        raise BadRequest("offset", f"offset + k must be at most {MAX_RECALL_DEPTH}, got {offset + k}")
-
-    price_min = _number("price_min", raw) if (raw := _single(args, "price_min")) is not None else None
-    price_max = _number("price_max", raw) if (raw := _single(args, "price_max")) is not None else None
-    if price_min is not None and price_max is not None and price_min > price_max:
-        raise BadRequest("price_min", f"is above price_max ({price_min:g} > {price_max:g})")
-    in_stock = _boolean("in_stock", raw) if (raw := _single(args, "in_stock")) is not None else None
-
-    category = _single(args, "category")
-    if category is not None:
-        category = normalize_category(category)
-        if not category:
-            raise BadRequest("category", "must not be empty")
-    brands = tuple(dict.fromkeys(b.strip() for b in args.getlist("brand") if b.strip()))
     attributes = []
     for name in args:
         if name.startswith(ATTRIBUTE_PREFIX):
-            key = name[len(ATTRIBUTE_PREFIX):].strip().lower()
-            values = tuple(dict.fromkeys(v.strip() for v in args.getlist(name) if v.strip()))
-            if not key or not values:
-                raise BadRequest(name, "needs an attribute name and a value, e.g. attr.color=blue")
-            attributes.append((key, values))
+            if not _ATTRIBUTE_NAME.fullmatch(name):
+                raise BadRequest(name, "needs an attribute name, e.g. attr.color=blue")
+            attributes.append((name[len(ATTRIBUTE_PREFIX):].lower(), _all_of(args, name)))
+        elif name not in PARAMS_BY_NAME:
+            raise BadRequest(name, f"unknown parameter; known: {', '.join(PARAMS_BY_NAME)}, attr.<name>")
 
-    mode = _single(args, "mode") or "hybrid"
-    if mode not in MODES:
-        raise BadRequest("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
-    fusion = None
-    if (method := _single(args, "fusion")) is not None:
-        if method not in FUSION_METHODS:
-            raise BadRequest("fusion", f"must be one of {', '.join(FUSION_METHODS)}, got {method!r}")
-        fusion = FusionConfig(method=method, rrf_k=default_fusion.rrf_k,
-                              lexical_weight=default_fusion.lexical_weight, vector_weight=default_fusion.vector_weight)
-    explain = _boolean("explain", raw) if (raw := _single(args, "explain")) is not None else False
-    rerank = _boolean("rerank", raw) if (raw := _single(args, "rerank")) is not None else True
-    correct = _boolean("correct", raw) if (raw := _single(args, "correct")) is not None else True
-
+    query = _text_value(args, "q", MAX_QUERY_LENGTH)
+    if query is None:
+        raise BadRequest("q", "is required")
+    k = _integer(args, "k", 1, MAX_K, 10)
+    offset = _integer(args, "offset", 0, MAX_OFFSET, 0)
+    category = _text_value(args, "category")
+    if category is not None and not _CATEGORY.search(category):
+        raise BadRequest("category", "names no category (only separators)")
+    method = _choice(args, "fusion", FUSION_METHODS)
+    fusion = None if method is None else FusionConfig(method, default_fusion.rrf_k, default_fusion.lexical_weight,
+                                                      default_fusion.vector_weight)
+    filters = Filters(category=normalize_category(category) if category is not None else None,
+                      brands=_all_of(args, "brand"), price_min=_number(args, "price_min"),
+                      price_max=_number(args, "price_max"), price_below=_number(args, "price_below"),
+                      in_stock=_boolean(args, "in_stock", None), attributes=tuple(sorted(attributes)))
     return SearchRequest(
-        query=query, k=k, offset=offset, mode=mode, fusion=fusion, explain=explain, rerank=rerank, correct=correct,
-        filters=Filters(category=category, brands=brands, price_min=price_min, price_max=price_max,
-                        in_stock=in_stock, attributes=tuple(sorted(attributes))),
+        query=query.strip(BLANK), k=k, offset=offset, filters=filters,
+        mode=_choice(args, "mode", MODES) or "hybrid", fusion=fusion,
+        explain=bool(_boolean(args, "explain", False)), rerank=bool(_boolean(args, "rerank", True)),
+        correct=bool(_boolean(args, "correct", True)), timings=bool(_boolean(args, "timings", False)),
+        shopper=Shopper(_identity(args, "user_id"), _identity(args, "session_id")),
     )

@@ -5,11 +5,32 @@ Workers are processes, each answering one request at a time on one thread: on a
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.sync import SyncWorker
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's `util.write_error`, with the API's JSON error body instead of an HTML page."""
+    body = json.dumps({"error": reason.lower().replace(" ", "_"), "message": mesg or reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
+    util.write_nonblock(sock, head + body)
+
+
+class JsonErrorWorker(SyncWorker):
+    """gunicorn answers some requests itself, before the app sees them: a request line over
+    its limit (414), a malformed request (400). Its workers write those through
+    `util.write_error`; this worker's process writes them as JSON, like every other error."""
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error
+        super().init_process()
 
 
 class ShopRankServer(BaseApplication):  # type: ignore[misc]
@@ -34,7 +55,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
     ShopRankServer(data_dir, {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "web.server.JsonErrorWorker",
         "timeout": 60,
         "graceful_timeout": 10,
         "accesslog": None,

@@ -1,16 +1,39 @@
-"""The search-store contract both backends (embedded, OpenSearch) fulfil.
+"""The search-store contract: everything callers use of a backend, typed.
 
-Deliberately small: a store answers BM25, k-NN, and count+facets over a matching set,
-and hands back products by id. Fusion, pagination and ranking live in `ranker/`, above
-the store, so they are written once for every backend.
+Two implementations fulfil it, chosen once by `indexer.backends.open_backend`: the
+embedded store (tantivy + faiss in a local directory per generation) and OpenSearch (a
+concrete index per generation behind an alias). Nothing outside `indexer/store/` and
+that factory knows which one runs.
+
+- `SearchReader`: one consistent, read-only view of the serving index (one generation,
+  one alias target): BM25, k-NN, the count and facets of a matching set, products by id,
+  the analyzer, the index definition, the spelling vocabulary, and what ranking features
+  need per candidate.
+- `StoreWriter`: builds a new generation (or index) beside the serving one, bulk-writes
+  it with a per-item error for every product that fails, verifies it, switches to it
+  atomically, rolls back, upserts, deletes, and removes what an interrupted build left.
+
+What only one backend can do is a declared `Capabilities` flag, not a method to probe
+for: a caller checks the flag, and the method of a capability a backend lacks raises
+`Unsupported`.
+
+Fusion, ranking and pagination live in `ranker/`, above the store, so they are written
+once for every backend.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from indexer.mapping import IndexDefinition
+
+Product = dict[str, Any]
 
 
 def normalize_category(path: str) -> str:
@@ -24,34 +47,48 @@ def category_levels(path: str) -> list[str]:
     return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def price_ranges(edges: Sequence[float]) -> list[dict[str, float]]:
+    """[25, 50] -> [{to: 25}, {from: 25, to: 50}, {from: 50}]: the price facet's buckets,
+    each `from` inclusive and `to` exclusive, as a range aggregation counts them."""
+    ranges: list[dict[str, float]] = [{"to": edges[0]}]
+    ranges += [{"from": lo, "to": hi} for lo, hi in itertools.pairwise(edges)]
+    ranges.append({"from": edges[-1]})
+    return ranges
+
+
 class BackendUnavailable(RuntimeError):
     """The search store cannot serve right now (a cluster down, refusing credentials…):
     one clear sentence for the operator, a 503 for the API."""
 
 
+class GenerationError(RuntimeError):
+    """No generation to serve, or a write or switch that cannot be made (on OpenSearch a
+    generation is a concrete index behind the alias)."""
+
+
+class Unsupported(NotImplementedError):
+    """A method of a capability this backend does not declare."""
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a shopper narrowed the search to. Values within one field are OR-ed
-    (brand=A or brand=B); different fields are AND-ed."""
+    (brand=A or brand=B); different fields are AND-ed. `price_below` is an exclusive
+    upper bound: what a price facet bucket's `to` means, so a bucket's count is the
+    total after filtering by it."""
 
     category: str | None = None
     brands: tuple[str, ...] = ()
     price_min: float | None = None
     price_max: float | None = None
+    price_below: float | None = None
     in_stock: bool | None = None
     attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def is_empty(self) -> bool:
-        return (
-            self.category is None
-            and not self.brands
-            and self.price_min is None
-            and self.price_max is None
-            and self.in_stock is None
-            and not self.attributes
-        )
+        return self == Filters()
 
-    def matches(self, product: dict[str, Any]) -> bool:
+    def matches(self, product: Product) -> bool:
         """The reference semantics, in plain Python: tests hold every backend to it."""
         if self.category is not None and self.category not in category_levels(product.get("category", "")):
             return False
@@ -61,6 +98,8 @@ class Filters:
         if self.price_min is not None and (price is None or price < self.price_min):
             return False
         if self.price_max is not None and (price is None or price > self.price_max):
+            return False
+        if self.price_below is not None and (price is None or price >= self.price_below):
             return False
         if self.in_stock is not None and product.get("in_stock") is not self.in_stock:
             return False
@@ -90,26 +129,139 @@ class FacetBucket:
 
 @dataclass
 class MatchSummary:
-    """How many products match (BM25 matches plus the k-NN candidates, all filtered) and
-    the facet counts over exactly that set: the semantics of an OpenSearch hybrid query."""
+    """How many products match and the facet counts over exactly that set."""
 
     total: int
     facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond the common contract.
+
+    hybrid_search: fuses BM25 and k-NN server-side, with the total and facets in the same
+        request (`SearchReader.hybrid_search`).
+    local_catalog: holds every product and vector in this process (`SearchReader.catalog`),
+        so ranking features come from a table built once per generation; otherwise they
+        are fetched per query (`SearchReader.feature_documents`).
+    """
+
+    hybrid_search: bool = False
+    local_catalog: bool = False
+
+
+@dataclass(frozen=True)
+class LocalCatalog:
+    """Every product of the generation in ordinal order, and its unit vector (same row)."""
+
+    products: list[Product]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class FeatureDocument:
+    """What ranking features need of one candidate a cluster holds: the product, its
+    vector and the cluster's own BM25 of the query in each search field."""
+
+    product: Product
+    vector: np.ndarray
+    field_scores: dict[str, float]
+
+
 class SearchReader(Protocol):
-    """One consistent, read-only view of the index (one generation, one alias target)."""
+    """One consistent, read-only view of the index (one generation, one alias target).
+
+    k-NN is exact-or-approximate nearest neighbours by inner product of unit vectors.
+    With `post_filter=False` the filters restrict the search (the k nearest of the
+    products that match); with `post_filter=True` they apply to its result (those of the
+    k nearest products of the whole catalog that match): a set that does not depend on
+    which filters are asked, so facet counts equal the totals they lead to."""
 
     generation: str
-    document_count: int
     encoder_variant: str
+    manifest: dict[str, Any]  # the generation's: source, encoder, when it was built
+    definition: IndexDefinition
+    capabilities: Capabilities
+
+    @property
+    def document_count(self) -> int: ...
 
     def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]: ...
 
-    def knn(self, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]: ...
+    def knn(self, vector: np.ndarray, k: int, filters: Filters, post_filter: bool = False) -> list[Hit]: ...
 
-    def match_summary(self, text: str, candidate_ids: list[str], filters: Filters) -> MatchSummary: ...
+    def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
+        """Count and facets of (products matching `text` ∪ `candidate_ids`) ∩ filters."""
+        ...
 
-    def products(self, ids: list[str]) -> list[dict[str, Any]]: ...
+    def products(self, ids: Sequence[str]) -> list[Product]:
+        """The products of `ids` that exist, in the order asked."""
+        ...
 
-    def term_counts(self) -> dict[str, int]: ...
+    def analyze(self, text: str, field: str = "title") -> list[str]: ...
+
+    def term_counts(self) -> dict[str, int]:
+        """The index's searchable words and their counts: query correction's dictionary."""
+        ...
+
+    def vocabulary_stamp(self) -> tuple[str, int]:
+        """Changes when the dictionary does (a reindex, an upsert adding words)."""
+        ...
+
+    def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
+                      method: str) -> tuple[list[Hit], MatchSummary]:
+        """Capability `hybrid_search`: fused hits (`method`: weighted or rrf), total and facets."""
+        ...
+
+    def catalog(self) -> LocalCatalog:
+        """Capability `local_catalog`."""
+        ...
+
+    def feature_documents(self, text: str, ids: Sequence[str]) -> dict[str, FeatureDocument]:
+        """Without `local_catalog`: id -> what features need, for the candidates that exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a write left serving."""
+
+    generation: str
+    documents: int
+
+
+class StoreWriter(Protocol):
+    """Writes. Every method that changes what is served leaves either the old or the new
+    state serving, never a half-written one; `lock()` keeps writers from interleaving."""
+
+    def lock(self) -> AbstractContextManager[None]: ...
+
+    def check(self) -> None:
+        """Fail before any expensive work if the store cannot be written."""
+        ...
+
+    def serving_encoder(self) -> str | None:
+        """The encoder variant of the serving index, None when there is none."""
+        ...
+
+    def publish(self, products: Sequence[Product], vectors: np.ndarray, manifest: dict[str, Any]) -> Published:
+        """Build a new generation of exactly these products beside the serving one, write
+        them (a product that fails is named), verify it, switch to it atomically and keep
+        the previous one for rollback."""
+        ...
+
+    def upsert(self, products: Sequence[Product], vectors: np.ndarray, manifest: dict[str, Any]) -> Published:
+        """Add or replace these products."""
+        ...
+
+    def delete(self, ids: Sequence[str], manifest: dict[str, Any]) -> tuple[Published, set[str]]:
+        """Remove products; also returns the ids that were not in the index."""
+        ...
+
+    def rollback(self) -> tuple[str, str | None]:
+        """Serve the previous generation again; returns (now serving, the rollback target)."""
+        ...
+
+    def cleanup(self) -> None:
+        """Remove what an interrupted build left behind."""
+        ...

@@ -54,6 +54,8 @@ class FilterColumns:
                 mask &= self.price >= filters.price_min
             if filters.price_max is not None:
                 mask &= self.price <= filters.price_max
+            if filters.price_below is not None:
+                mask &= self.price < filters.price_below
         if filters.in_stock is not None:
             mask &= self.in_stock == (1 if filters.in_stock else 0)
         for key, values in filters.attributes:

@@ -8,18 +8,17 @@ Generations are concrete indices `<alias>-<timestamp>`; the serving alias moves 
 them in one atomic `_aliases` call, so a reindex never shows a half-loaded index and
 rollback is moving the alias back. Upserts and deletes write through the alias.
 
-Configuration is environment only: SHOPRANK_BACKEND=opensearch, OPENSEARCH_URL,
-OPENSEARCH_USER / OPENSEARCH_PASSWORD, OPENSEARCH_VERIFY_CERTS (default true),
-OPENSEARCH_CA_CERTS, OPENSEARCH_ALIAS (default "products"), OPENSEARCH_TIMEOUT (s).
+Configuration comes from the environment (`indexer.settings.opensearch`,
+docs/opensearch.md).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,42 +33,30 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
-from indexer.documents import merge_counts, term_counts
-from indexer.generations import GenerationError
+from indexer.analysis import FieldAnalyzer
+from indexer.documents import DERIVED_FIELDS, merge_counts, term_counts
 from indexer.mapping import IndexDefinition
+from indexer.settings import OpenSearchSettings
 from indexer.store import opensearch_bodies as bodies
-from indexer.store.base import BackendUnavailable, FacetBucket, Filters, Hit, MatchSummary
-from indexer.store.embedded import LocalAnalysis
+from indexer.store.base import (
+    BackendUnavailable,
+    Capabilities,
+    FacetBucket,
+    FeatureDocument,
+    Filters,
+    GenerationError,
+    Hit,
+    LocalCatalog,
+    MatchSummary,
+    Product,
+    Published,
+    Unsupported,
+)
+from indexer.writer_lock import writer_lock
 
 log = logging.getLogger(__name__)
 KEEP_INDICES = 2  # the serving one and the one to roll back to
 PIPELINES = {"weighted": "shoprank-weighted", "rrf": "shoprank-rrf"}
-
-
-@dataclass(frozen=True)
-class OpenSearchSettings:
-    url: str
-    user: str | None = None
-    password: str | None = None
-    verify_certs: bool = True
-    ca_certs: str | None = None
-    alias: str = "products"
-    timeout: float = 10.0
-
-    @classmethod
-    def from_env(cls) -> OpenSearchSettings:
-        url = os.environ.get("OPENSEARCH_URL")
-        if not url:
-            raise BackendUnavailable("SHOPRANK_BACKEND=opensearch needs OPENSEARCH_URL (e.g. https://localhost:9200)")
-        return cls(
-            url=url,
-            user=os.environ.get("OPENSEARCH_USER"),
-            password=os.environ.get("OPENSEARCH_PASSWORD"),
-            verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "true").lower() not in ("0", "false", "no"),
-            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
-            alias=os.environ.get("OPENSEARCH_ALIAS", "products"),
-            timeout=float(os.environ.get("OPENSEARCH_TIMEOUT", "10")),
-        )
 
 
 def connect(settings: OpenSearchSettings) -> OpenSearch:
@@ -123,16 +110,18 @@ class _Guarded:
 class OpenSearchReader(_Guarded):
     """A view of whatever index the alias points to; OpenSearch does the swapping."""
 
+    capabilities = Capabilities(hybrid_search=True, local_catalog=False)
+
     def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
         super().__init__(client, definition, settings)
         aliased = self._call(client.indices.get_alias, name=self.alias)
-        self.generation = sorted(aliased)[-1]
+        self.generation: str = sorted(aliased)[-1]
         meta = self._meta("manifest", "vocabulary_words")
         self.manifest = meta.get("manifest", {})
         self.vocabulary_words = int(meta.get("vocabulary_words", 0))  # changes when an upsert adds words
         self._vocabulary: dict[str, int] | None = None
-        self.encoder_variant = self.manifest.get("encoder", {}).get("variant", "int8")
-        self._analysis = LocalAnalysis(definition)
+        self.encoder_variant: str = self.manifest.get("encoder", {}).get("variant", "int8")
+        self._analysis = FieldAnalyzer(definition)
 
     @property
     def document_count(self) -> int:
@@ -148,12 +137,13 @@ class OpenSearchReader(_Guarded):
     def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]:
         return self._hits(self._search(bodies.bm25_body(self.definition, text, k, filters)))
 
-    def knn(self, vector: np.ndarray, k: int, filters: Filters) -> list[Hit]:
-        return self._hits(self._search(bodies.knn_body(self.definition, vector, k, filters)))
+    def knn(self, vector: np.ndarray, k: int, filters: Filters, post_filter: bool = False) -> list[Hit]:
+        return self._hits(self._search(bodies.knn_body(self.definition, vector, k, filters, post_filter)))
 
     def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
                       method: str) -> tuple[list[Hit], MatchSummary]:
-        """Fused hits (search pipeline of `method`: weighted or rrf), total and facets, in one request."""
+        """Fused hits (search pipeline of `method`: weighted or rrf), total and facets, in
+        one request; the k-NN side is post-filtered, as ShopRank's own fusion does."""
         response = self._search(bodies.hybrid_body(self.definition, text, vector, k, filters),
                                 search_pipeline=PIPELINES[method])
         return self._hits(response), self._summary(response)
@@ -166,7 +156,7 @@ class OpenSearchReader(_Guarded):
         }
         return MatchSummary(total=int(response["hits"]["total"]["value"]), facets=facets)
 
-    def match_summary(self, text: str, candidate_ids: list[str], filters: Filters) -> MatchSummary:
+    def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
         if not text.strip() and not candidate_ids:
             return MatchSummary(total=0, facets={})
         return self._summary(self._search(bodies.summary_body(self.definition, text, candidate_ids, filters)))
@@ -188,8 +178,15 @@ class OpenSearchReader(_Guarded):
             self._vocabulary = self._meta("vocabulary").get("vocabulary", {})
         return self._vocabulary
 
-    def feature_documents(self, text: str, ids: list[str]) -> dict[str, tuple[dict[str, Any], np.ndarray, dict[str, float]]]:
-        """id -> (product, vector, BM25 per search field) for the candidates that still exist."""
+    def vocabulary_stamp(self) -> tuple[str, int]:
+        return self.generation, self.vocabulary_words
+
+    def catalog(self) -> LocalCatalog:
+        raise Unsupported("an OpenSearch index is not held in this process: use feature_documents()")
+
+    def feature_documents(self, text: str, ids: Sequence[str]) -> dict[str, FeatureDocument]:
+        """Product, vector and each search field's BM25 (named queries) of the candidates
+        that still exist, in one request."""
         if not ids:
             return {}
         response = self._search(bodies.feature_body(self.definition, text, ids), include_named_queries_score="true")
@@ -198,10 +195,10 @@ class OpenSearchReader(_Guarded):
             source = hit["_source"]
             vector = np.asarray(source.pop(self.definition.vector_field), dtype=np.float32)
             scores = hit.get("matched_queries") or {}
-            out[hit["_id"]] = (strip_derived(source), vector, scores if isinstance(scores, dict) else {})
+            out[hit["_id"]] = FeatureDocument(strip_derived(source), vector, scores if isinstance(scores, dict) else {})
         return out
 
-    def products(self, ids: list[str]) -> list[dict[str, Any]]:
+    def products(self, ids: Sequence[str]) -> list[Product]:
         if not ids:
             return []
         response = self._call(self.client.mget, index=self.alias, body=bodies.mget_body(ids),
@@ -209,9 +206,7 @@ class OpenSearchReader(_Guarded):
         return [strip_derived(d["_source"]) for d in response["docs"] if d.get("found")]
 
 
-def strip_derived(document: dict[str, Any]) -> dict[str, Any]:
-    from indexer.documents import DERIVED_FIELDS
-
+def strip_derived(document: dict[str, Any]) -> Product:
     return {k: v for k, v in document.items() if k not in DERIVED_FIELDS}
 
 
@@ -219,12 +214,28 @@ class BulkFailed(GenerationError):
     pass
 
 
-class OpenSearchAdmin(_Guarded):
-    """Writes: new index per reindex, atomic alias moves, upserts and deletes through the alias."""
+class OpenSearchWriter(_Guarded):
+    """Writes: a new concrete index per reindex, atomic alias moves, upserts and deletes
+    through the alias. The writer lock is the data dir's, as on the embedded backend: it
+    keeps this machine's writers apart (a cluster shared by several machines needs one
+    writer machine)."""
+
+    def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings,
+                 data_dir: Path):
+        super().__init__(client, definition, settings)
+        self.data_dir = data_dir
+
+    def lock(self) -> AbstractContextManager[None]:
+        return writer_lock(self.data_dir)
 
     def check(self) -> None:
         """Fail before any expensive work if the cluster cannot be reached or refuses us."""
         self._call(self.client.info)
+
+    def serving_encoder(self) -> str | None:
+        if not self._aliased():
+            return None
+        return OpenSearchReader(self.client, self.definition, self.settings).encoder_variant
 
     def ensure_pipelines(self) -> None:
         """PUT is idempotent: the pipelines end up as mappings/ defines them, existing or not."""
@@ -235,9 +246,9 @@ class OpenSearchAdmin(_Guarded):
         found = self._call(self.client.indices.get, index=f"{self.alias}-*", params={"expand_wildcards": "open"})
         return sorted(found)
 
-    def _aliased(self) -> list[str]:
+    def _aliased(self, alias: str | None = None) -> list[str]:
         try:
-            return sorted(self.client.indices.get_alias(name=self.alias))
+            return sorted(self.client.indices.get_alias(name=alias or self.alias))
         except NotFoundError:
             return []
         except TransportError as exc:
@@ -269,7 +280,11 @@ class OpenSearchAdmin(_Guarded):
                              + (f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""))
         return done, not_found
 
-    def publish(self, products: Sequence[dict[str, Any]], vectors: np.ndarray, manifest: dict[str, Any]) -> str:
+    def publish(self, products: Sequence[Product], vectors: np.ndarray, manifest: dict[str, Any]) -> Published:
+        if not products:
+            raise GenerationError("refusing to publish an empty index: no valid products would remain")
+        self.ensure_pipelines()
+        self.cleanup()
         name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{int(time.time() * 1000) % 1000:03d}"
         manifest = {**manifest, "name": name, "documents": len(products)}
         vocabulary = term_counts(products, self.definition.search_fields)
@@ -288,9 +303,9 @@ class OpenSearchAdmin(_Guarded):
                 log.warning("event=cleanup_failed index=%s", name)
             raise
         old = self._aliased()
-        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, name, old))
+        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, name, old, verified=True))
         self._prune(keep={name, *old[-1:]})
-        return name
+        return Published(name, len(products))
 
     def _prune(self, keep: set[str]) -> None:
         indices = self._indices()
@@ -298,13 +313,13 @@ class OpenSearchAdmin(_Guarded):
             if index not in keep:
                 self._call(self.client.indices.delete, index=index)
 
-    def upsert(self, products: Sequence[dict[str, Any]], vectors: np.ndarray) -> int:
-        done, _ = self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
+    def upsert(self, products: Sequence[Product], vectors: np.ndarray, manifest: dict[str, Any]) -> Published:
+        self._bulk(bodies.bulk_index_actions(self.alias, self.definition, products, vectors))
         self._add_words(products)
         self._call(self.client.indices.refresh, index=self.alias)
-        return done
+        return Published(self._aliased()[-1], int(self._call(self.client.count, index=self.alias)["count"]))
 
-    def _add_words(self, products: Sequence[dict[str, Any]]) -> None:
+    def _add_words(self, products: Sequence[Product]) -> None:
         """New words join the dictionary, so a new brand is searched as typed, never
         "corrected" away. Deleted products' words stay: a stale word only means one
         misspelling that is not corrected until the next reindex."""
@@ -315,16 +330,27 @@ class OpenSearchAdmin(_Guarded):
             self._call(self.client.indices.put_mapping, index=index,
                        body=bodies.meta_update_body(meta, vocabulary))
 
-    def delete(self, ids: Sequence[str]) -> set[str]:
-        """Returns the ids that were not in the index."""
+    def delete(self, ids: Sequence[str], manifest: dict[str, Any]) -> tuple[Published, set[str]]:
         _deleted, not_found = self._bulk(bodies.bulk_delete_actions(self.alias, ids))
         self._call(self.client.indices.refresh, index=self.alias)
-        return not_found
+        return Published(self._aliased()[-1], int(self._call(self.client.count, index=self.alias)["count"])), not_found
 
-    def rollback(self) -> tuple[str, str]:
+    def rollback(self) -> tuple[str, str | None]:
+        """The alias moves to the other kept index (the newest verified one it does not
+        name), so a second rollback returns, as on the embedded backend."""
         current = self._aliased()
-        older = [i for i in self._indices() if current and i < current[-1]]
-        if not current or not older:
+        verified = set(self._aliased(bodies.verified_alias(self.alias)))
+        others = [i for i in self._indices() if i not in current and i in verified]
+        if not current or not others:
             raise GenerationError("there is no previous index to roll back to")
-        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, older[-1], current))
-        return older[-1], current[-1]
+        self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, others[-1], current))
+        return others[-1], current[-1]
+
+    def cleanup(self) -> None:
+        """An index the alias does not name that never joined the verified indices is a
+        load that was killed: it is deleted, never rolled back to."""
+        keep = set(self._aliased()) | set(self._aliased(bodies.verified_alias(self.alias)))
+        for index in self._indices():
+            if index not in keep:
+                log.warning("event=incomplete_index_removed index=%s", index)
+                self._call(self.client.indices.delete, index=index)

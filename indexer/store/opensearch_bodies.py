@@ -16,8 +16,7 @@ import numpy as np
 
 from indexer.documents import search_document
 from indexer.mapping import MAPPING_PATH, IndexDefinition
-from indexer.store.base import Filters
-from indexer.store.embedded import price_ranges
+from indexer.store.base import Filters, price_ranges
 
 PIPELINE_FILES = {"weighted": "search-pipeline-weighted.json", "rrf": "search-pipeline-rrf.json"}
 
@@ -64,12 +63,9 @@ def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
         clauses.append({"term": {"category_levels": filters.category}})
     if filters.brands:
         clauses.append({"terms": {"brand": list(filters.brands)}})
-    if filters.price_min is not None or filters.price_max is not None:
-        bounds = {}
-        if filters.price_min is not None:
-            bounds["gte"] = filters.price_min
-        if filters.price_max is not None:
-            bounds["lte"] = filters.price_max
+    bounds = {op: value for op, value in (("gte", filters.price_min), ("lte", filters.price_max),
+                                          ("lt", filters.price_below)) if value is not None}
+    if bounds:
         clauses.append({"range": {"price": bounds}})
     if filters.in_stock is not None:
         clauses.append({"term": {"in_stock": filters.in_stock}})
@@ -83,10 +79,14 @@ def _filtered(query: dict[str, Any], filters: Filters) -> dict[str, Any]:
     return {"bool": {"must": [query], "filter": clauses}} if clauses else query
 
 
-def knn_query(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
-    """k-NN with the filters as a pre-filter (faiss engine: exact over small filtered sets)."""
+def knn_query(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters,
+              post_filter: bool = False) -> dict[str, Any]:
+    """k-NN with the filters as a pre-filter (faiss engine: exact over small filtered sets),
+    or, `post_filter`, applied to the k nearest of the whole index (a `bool` filter around it)."""
     spec: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
     clauses = filter_clauses(filters)
+    if clauses and post_filter:
+        return {"bool": {"must": [{"knn": {definition.vector_field: spec}}], "filter": clauses}}
     if clauses:
         spec["filter"] = {"bool": {"filter": clauses}}
     return {"knn": {definition.vector_field: spec}}
@@ -96,8 +96,9 @@ def bm25_body(definition: IndexDefinition, text: str, k: int, filters: Filters) 
     return {"size": k, "_source": False, "query": _filtered(text_query(definition, text), filters)}
 
 
-def knn_body(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
-    return {"size": k, "_source": False, "query": knn_query(definition, vector, k, filters)}
+def knn_body(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters,
+             post_filter: bool = False) -> dict[str, Any]:
+    return {"size": k, "_source": False, "query": knn_query(definition, vector, k, filters, post_filter)}
 
 
 def facet_aggregations(definition: IndexDefinition) -> dict[str, Any]:
@@ -112,15 +113,16 @@ def facet_aggregations(definition: IndexDefinition) -> dict[str, Any]:
 
 def hybrid_body(definition: IndexDefinition, text: str, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
     """BM25 and k-NN in one request; the search pipeline normalises and fuses them. The
-    total and the facets count the union of both sub-queries' matches, as the embedded
-    backend's match_summary does."""
+    k-NN side is the k nearest of the whole index, then filtered, so the total and the
+    facets count the same union of both sub-queries' matches as the embedded backend's
+    match_summary does, whichever filters are asked."""
     return {
         "size": k,
         "_source": False,
         "track_total_hits": True,
         "query": {"hybrid": {"queries": [
             _filtered(text_query(definition, text), filters),
-            knn_query(definition, vector, k, filters),
+            knn_query(definition, vector, k, filters, post_filter=True),
         ]}},
         "aggregations": facet_aggregations(definition),
     }
@@ -172,8 +174,16 @@ def bulk_delete_actions(index: str, ids: Sequence[str]) -> Iterator[dict[str, An
         yield {"_op_type": "delete", "_index": index, "_id": doc_id}
 
 
-def alias_actions(alias: str, new_index: str, old_indices: Sequence[str]) -> dict[str, Any]:
-    """One atomic `_aliases` call: the alias leaves the old indices and joins the new one."""
+def verified_alias(alias: str) -> str:
+    """Names every index whose load was verified (a killed load's index never gets it)."""
+    return f"{alias}-verified"
+
+
+def alias_actions(alias: str, new_index: str, old_indices: Sequence[str], verified: bool = False) -> dict[str, Any]:
+    """One atomic `_aliases` call: the alias leaves the old indices and joins the new one
+    (`verified`: which also joins the verified indices, in the same call)."""
     actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": alias}} for old in old_indices]
     actions.append({"add": {"index": new_index, "alias": alias, "is_write_index": True}})
+    if verified:
+        actions.append({"add": {"index": new_index, "alias": verified_alias(alias)}})
     return {"actions": actions}

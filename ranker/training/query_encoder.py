@@ -3,9 +3,8 @@
 Product vectors stay exactly as the index stored them; only the query encoder learns
 where, in that fixed space, a query should land. So a tuned model needs no re-embedding
 of the catalog and no second vector per product, the index and its contract do not
-change, and serving still encodes each query once (same network, same cost). On Home
-Depot, cross-validated, vector recall@100 went 0.711 → 0.768 and the served model's
-0.843 → 0.853 (`python -m ranker evaluate`, docs/ranking.md).
+change, and serving still encodes each query once (same network, same cost). What it
+gains is in docs/ranking.md.
 
 Loss per query: a softmax over the whole catalog's vectors with the judged products as
 targets, weighted by their gain (recall: pull relevant products above every other
@@ -16,10 +15,12 @@ Serving runs the int8 ONNX export (`export_query_encoder`) through onnxruntime.
 
 from __future__ import annotations
 
+import math
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from indexer.model_export import export_pooled, load_transformer
 from ranker.metrics import gain
-from ranker.training import fold_of
+from ranker.training.folds import fold_of
 
 QUERY_TOKENS = 32  # queries are a few words; longer ones are cut in training only (serving takes 128)
 SCALE = 20.0  # cosine -> logit (the usual temperature for MiniLM contrastive training)
@@ -44,7 +45,7 @@ class JudgedQuery:
     relevance: np.ndarray  # float32, 1-3
 
 
-class QueryEncoder(torch.nn.Module):
+class QueryTower(torch.nn.Module):
     """MiniLM + mean pooling + L2 normalisation, the graph the ONNX export serves."""
 
     def __init__(self, frozen_layers: int = 0, max_tokens: int = QUERY_TOKENS) -> None:
@@ -54,7 +55,7 @@ class QueryEncoder(torch.nn.Module):
         super().__init__()
         from tokenizers import Tokenizer
 
-        from indexer.encoder import tokenizer_source
+        from indexer.model_files import tokenizer_source
 
         self.transformer = load_transformer()
         self.tokenizer = Tokenizer.from_file(str(tokenizer_source()))
@@ -112,45 +113,58 @@ def _loss(vectors: torch.Tensor, products: torch.Tensor, batch: list[JudgedQuery
 
 EPOCHS = 4
 LEARNING_RATE = 1e-4
+WARMUP_STEPS = 30
+
+Item = TypeVar("Item")
 
 
-def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, epochs: int = EPOCHS,
-                       lr: float = LEARNING_RATE, seed: int = 0, progress: bool = True) -> QueryEncoder:
-    """AdamW, 30 warm-up steps then a linear decay to zero. `bench/finetune_probe.py
-    --model query` tries other epochs and learning rates on one fold."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    products = torch.from_numpy(np.array(product_vectors, dtype=np.float32))  # a writable copy
-    model = QueryEncoder()
-    steps = max(1, epochs * len(queries) // QUERIES_PER_STEP)
+def fine_tune(model: torch.nn.Module, items: Sequence[Item], loss_of: Callable[[list[Item]], torch.Tensor], *,
+              epochs: float, lr: float, warmup: int = WARMUP_STEPS, batch_size: int = QUERIES_PER_STEP,
+              seed: int = 0, progress: bool = True, desc: str = "fine-tuning") -> None:
+    """The one fine-tuning loop: AdamW over `model`'s trainable parameters, `warmup` steps
+    of linear warm-up then a linear decay to zero, batches of `batch_size` items drawn
+    without replacement and reshuffled every epoch. The bar shows the time left."""
+    steps = max(1, int(epochs * len(items) / batch_size))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 30) * max(0.0, 1 - s / steps))
-    order = np.concatenate([rng.permutation(len(queries)) for _ in range(epochs + 1)])
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / steps))
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(items)) for _ in range(math.ceil(epochs) + 1)])
     model.train()
-    for step in tqdm(range(steps), desc="query encoder", unit="step", disable=None if progress else True, leave=False):
-        batch = [queries[i] for i in order[step * QUERIES_PER_STEP : (step + 1) * QUERIES_PER_STEP]]
-        loss = _loss(model([q.text for q in batch]), products, batch)
+    for step in tqdm(range(steps), desc=desc, unit="step", disable=None if progress else True, leave=False):
+        loss = loss_of([items[i] for i in order[step * batch_size : (step + 1) * batch_size]])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
-    return model.eval()
+    model.eval()
+
+
+def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, epochs: int = EPOCHS,
+                       lr: float = LEARNING_RATE, seed: int = 0, progress: bool = True) -> QueryTower:
+    """The query tower tuned against the fixed product vectors. `bench/finetune_probe.py
+    --model query` tries other epochs and learning rates on one fold."""
+    torch.manual_seed(seed)
+    products = torch.from_numpy(np.array(product_vectors, dtype=np.float32))  # a writable copy
+    model = QueryTower()
+    fine_tune(model, queries, lambda batch: _loss(model([q.text for q in batch]), products, batch),
+              epochs=epochs, lr=lr, seed=seed, progress=progress, desc="query encoder")
+    return model
 
 
 def out_of_fold_vectors(queries: list[JudgedQuery], product_vectors: np.ndarray, folds: int,
                         progress: bool = True) -> dict[str, np.ndarray]:
-    """Each query's vector from an encoder tuned without it (same folds as the rankers'
-    cross-validation), so recall, features and the models downstream see what serving
-    would see for a query the encoder never met."""
+    """Each query's vector from an encoder tuned without it, so recall, features and the
+    models downstream see what serving would see for a query the encoder never met. The
+    folds are salted: this runs inside the folds of an evaluation too."""
     out: dict[str, np.ndarray] = {}
-    for fold in tqdm(range(folds), desc="query encoder cross-validation", unit="fold",
-                     disable=None if progress else True):
-        held_out = [q for q in queries if fold_of(q.query, folds) == fold]
-        if not held_out:
+    for fold in tqdm(range(folds), desc="query encoder, out of fold", unit="fold",
+                     disable=None if progress else True, leave=False):
+        held_out = [q for q in queries if fold_of(q.query, folds, "vectors:") == fold]
+        rest = [q for q in queries if fold_of(q.query, folds, "vectors:") != fold]
+        if not held_out or not rest:
             continue
-        model = tune_query_encoder([q for q in queries if fold_of(q.query, folds) != fold], product_vectors,
-                                   progress=False)
+        model = tune_query_encoder(rest, product_vectors, progress=progress)
         out.update(zip([q.query for q in held_out], model.encode([q.text for q in held_out]), strict=True))
     return out
 
@@ -166,10 +180,10 @@ def judged_queries(judgments: dict[str, dict[str, float]], texts: dict[str, str]
     return out
 
 
-def export_query_encoder(model: QueryEncoder, out_dir: Path, version: str) -> dict[str, Any]:
+def export_query_encoder(model: QueryTower, out_dir: Path, version: str) -> dict[str, Any]:
     """int8 ONNX graph and its tokenizer next to the other models of `version`; returns
     the meta entries that name them. The fp32 intermediate is removed."""
-    from indexer.encoder import tokenizer_source
+    from indexer.model_files import tokenizer_source
 
     graph = out_dir / f"query-encoder-{version}.onnx"
     fp32 = out_dir / f".query-encoder-{version}.fp32.onnx"

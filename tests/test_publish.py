@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from indexer import generations
 from indexer.__main__ import EXIT_FAILED, EXIT_OK, main
-from indexer.generations import read_pointer
+from indexer.backends import EmbeddedBackend
 from indexer.mapping import load_definition
-from indexer.pipeline import publish
-from indexer.store.base import Filters
-from indexer.store.embedded import EmbeddedReader
+from indexer.store.base import Filters, GenerationError
+from indexer.store.generations import read_pointer
+from indexer.writer_lock import writer_lock
 
 
-def reader(data_dir: Path) -> EmbeddedReader:
-    return EmbeddedReader(generations.current_generation_dir(data_dir), load_definition())
+def reader(data_dir: Path):  # type: ignore[no-untyped-def]
+    return EmbeddedBackend(data_dir, load_definition()).reader()
 
 
 def run(*args: str) -> int:
@@ -32,7 +31,7 @@ def test_warm_reindex_encodes_nothing(fresh_index: Path, demo_catalog: Path, cap
 
 def test_upsert_replaces_and_adds_then_delete_removes(fresh_index: Path, tmp_path: Path) -> None:
     before = reader(fresh_index)
-    changed = dict(before.all_products()[0], title="Zanzibar Teapot", price=12.5)
+    changed = dict(before.catalog().products[0], title="Zanzibar Teapot", price=12.5)
     added = {"id": "NEW-1", "title": "Quokka Lamp", "brand": "Lumiere", "price": 40.0}
     catalog = tmp_path / "changes.jsonl"
     catalog.write_text("\n".join(json.dumps(p) for p in (changed, added)) + "\n")
@@ -72,7 +71,7 @@ def test_rollback_without_previous_fails_clearly(tmp_path: Path, capsys: pytest.
 
 
 def test_a_second_writer_is_refused(fresh_index: Path, demo_catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with generations.writer_lock(fresh_index):
+    with writer_lock(fresh_index):
         assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index)) == EXIT_FAILED
     assert "another reindex/upsert/delete is running" in capsys.readouterr().err
 
@@ -81,42 +80,76 @@ def test_failed_verification_leaves_serving_generation(fresh_index: Path, monkey
     serving = read_pointer(fresh_index)
 
     def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-        raise generations.GenerationError("smoke query failed")
+        raise GenerationError("smoke query failed")
 
-    monkeypatch.setattr("indexer.pipeline.verify_generation", broken)
-    with pytest.raises(generations.GenerationError):
-        publish(fresh_index, "int8", "test", change=lambda current: current[:10], progress=False)
+    monkeypatch.setattr("indexer.store.embedded_writer.verify_generation", broken)
+    writer = EmbeddedBackend(fresh_index, load_definition()).writer()
+    ids = [p["id"] for p in reader(fresh_index).catalog().products[10:]]
+    with pytest.raises(GenerationError, match="smoke query failed"):
+        writer.delete(ids, {"source": "test", "encoder": {"variant": "int8"}})
     assert read_pointer(fresh_index) == serving
     assert sorted(p.name for p in (fresh_index / "generations").iterdir()) == [serving.current]
     assert reader(fresh_index).document_count == 600
 
 
 def test_empty_result_is_refused(fresh_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ids = [p["id"] for p in reader(fresh_index).all_products()]
+    ids = [p["id"] for p in reader(fresh_index).catalog().products]
     assert main(["delete", "--ids", *ids, "--data-dir", str(fresh_index)]) == EXIT_FAILED
     assert "refusing to publish an empty index" in capsys.readouterr().err
     assert reader(fresh_index).document_count == 600
 
 
-def test_upsert_keeps_the_serving_encoder(fresh_index: Path, demo_catalog: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upserts_and_deletes_keep_the_serving_encoder(fresh_index: Path, demo_catalog: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Vectors of two encoder variants in one index would be two vector spaces: the
+    variant changes with a reindex only ($SHOPRANK_ENCODER is for new indexes)."""
     monkeypatch.delenv("SHOPRANK_ENCODER", raising=False)
     assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index), "--encoder", "fp32") == EXIT_OK
     catalog = tmp_path / "one.csv"
     catalog.write_text("id,title\nNEW-2,Walnut Side Table\n")
     assert run("upsert", "--catalog", str(catalog), "--data-dir", str(fresh_index)) == EXIT_OK
     assert reader(fresh_index).encoder_variant == "fp32"
+    serving = read_pointer(fresh_index)
+    assert run("upsert", "--catalog", str(catalog), "--data-dir", str(fresh_index), "--encoder", "int8") == EXIT_FAILED
+    assert "built with the fp32 encoder" in capsys.readouterr().err and read_pointer(fresh_index) == serving
     monkeypatch.setenv("SHOPRANK_ENCODER", "int8")
     assert run("delete", "--ids", "NEW-2", "--data-dir", str(fresh_index)) == EXIT_OK
+    assert reader(fresh_index).encoder_variant == "fp32" and reader(fresh_index).document_count == 600
+    assert run("reindex", "--catalog", str(demo_catalog), "--data-dir", str(fresh_index)) == EXIT_OK
     assert reader(fresh_index).encoder_variant == "int8"
 
 
-def test_server_says_why_a_generation_cannot_load(fresh_index: Path, tmp_path: Path) -> None:
-    from web.serving import NoIndex, ServingState
+def test_an_upsert_needs_an_index_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = tmp_path / "one.csv"
+    catalog.write_text("id,title\nNEW-2,Walnut Side Table\n")
+    assert run("upsert", "--catalog", str(catalog), "--data-dir", str(tmp_path / "empty")) == EXIT_FAILED
+    assert "there is no index to change yet" in capsys.readouterr().err
 
-    state = ServingState(fresh_index, tmp_path / "no-models")
-    with pytest.raises(NoIndex, match=r"could not be loaded: .*export-model"):
-        state.searcher()
+
+def test_upsert_and_delete_reuse_the_stored_vectors(fresh_index: Path, tmp_path: Path) -> None:
+    """Only the changed products are encoded; the others keep their stored vector, row for row."""
+    import numpy as np
+
+    before = reader(fresh_index)
+    catalog = tmp_path / "one.csv"
+    catalog.write_text("id,title\nNEW-3,Quokka Lamp\n")
+    assert run("upsert", "--catalog", str(catalog), "--data-dir", str(fresh_index)) == EXIT_OK
+    after = reader(fresh_index)
+    assert np.array_equal(np.asarray(after.vectors[: before.document_count]), np.asarray(before.vectors))
+    assert after.catalog().products[-1]["id"] == "NEW-3"
+    assert run("delete", "--ids", before.catalog().products[0]["id"], "--data-dir", str(fresh_index)) == EXIT_OK
+    deleted = reader(fresh_index)
+    assert np.array_equal(np.asarray(deleted.vectors), np.asarray(after.vectors[1:]))
+
+
+def test_server_says_why_a_generation_cannot_load_but_not_to_clients(fresh_index: Path, tmp_path: Path) -> None:
+    from ranker.serving import NoIndex, ServingState
+
+    state = ServingState(EmbeddedBackend(fresh_index, load_definition()), models_dir=tmp_path / "no-models")
+    with pytest.raises(NoIndex, match=r"could not be loaded: .*export-model") as raised:
+        state.pipeline()
+    assert str(tmp_path) not in raised.value.public and "server log" in raised.value.public
 
 
 def test_verification_accepts_duplicate_and_wordless_titles(tmp_path: Path, models_dir: Path) -> None:

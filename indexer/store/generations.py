@@ -12,23 +12,18 @@ so two reindexes cannot interleave; readers never lock.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.store.base import GenerationError
+
 POINTER = "CURRENT"
 KEEP_GENERATIONS = 2  # the serving one and the one to roll back to
-
-
-class GenerationError(RuntimeError):
-    """No generation to serve, or a switch that cannot be made."""
 
 
 @dataclass(frozen=True)
@@ -93,24 +88,17 @@ def write_pointer(data_dir: Path, pointer: Pointer) -> None:
     _fsync_dir(data_dir)
 
 
-@contextmanager
-def writer_lock(data_dir: Path) -> Iterator[None]:
-    """One writer at a time; a second one fails at once with a clear message."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".writer.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise GenerationError(f"another reindex/upsert/delete is running on {data_dir}") from None
-        yield
+def remove_leftovers(data_dir: Path) -> None:
+    """Scratch directories of builds that were killed or failed."""
+    for stale in generations_dir(data_dir).glob(".building-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def new_build_dir(data_dir: Path) -> tuple[str, Path]:
     """A fresh name and the scratch directory to build it in; stale scratch is removed."""
     root = generations_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".building-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_leftovers(data_dir)
     name = f"g-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
     build = root / f".building-{name}"
     build.mkdir()

@@ -1,0 +1,182 @@
+"""The search path, as named stages in order. The server, training, evaluation and the
+benches all run this one pipeline.
+
+    correct      request -> the searched text                     ranker/spelling.py
+    recall       text -> BM25 and vector hits (or the backend's    ranker/recall.py
+                 own hybrid search)
+    fuse         hits -> candidates, best first                   ranker/recall.py
+    rerank       candidates -> candidates (the learned model)     ranker/rerank.py
+    personalize  candidates -> candidates (the shopper's profile)  ranker/personalize.py
+    merchandise  candidates -> candidates (merchandising rules)   ranker/merchandising.py
+    page         candidates -> the page of results               here
+    facets       hits -> the total and the facets                 ranker/facets.py
+
+The three ranking stages share one signature (`ranker.stages.RankingStage`); the rules
+come last, so no later stage can move a pin. What a search recalls is planned once per
+request (`plan`): the recall window, how deep the model re-ranks, which encoder embeds
+the query. Each stage's milliseconds are kept in the search's context (`timings=true`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from indexer.store.base import MatchSummary, SearchReader
+from ranker.candidates import Candidate
+from ranker.facets import FacetsStage, shape_facets
+from ranker.feature_log import FeatureLog
+from ranker.fusion import FusionConfig
+from ranker.merchandising import merchandising_stage
+from ranker.personalize import personalize_stage
+from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
+from ranker.request import SearchRequest, SearchResponse
+from ranker.rerank import LearnedRanker, RerankStage
+from ranker.spelling import CorrectStage, QueryCorrector
+from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
+
+STAGES = ("correct", "recall", "fuse", "rerank", "personalize", "merchandise", "page", "facets")
+RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
+                 "review_count", "image_url", "attributes")
+
+T = TypeVar("T")
+
+
+class PageStage:
+    """The requested slice of the candidates, as the API shows each product."""
+
+    name = "page"
+
+    def __init__(self, reader: SearchReader):
+        self.reader = reader
+
+    def __call__(self, search: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        request = search.request
+        return candidates[request.offset : request.offset + request.k]
+
+    def results(self, search: SearchContext, page: list[Candidate]) -> list[dict[str, Any]]:
+        products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
+        results = []
+        for candidate in page:
+            product = products.get(candidate.id)
+            if product is None:  # deleted since recall (a cluster upsert between two requests)
+                continue
+            item = {name: product[name] for name in RESULT_FIELDS if name in product}
+            item["score"] = round(candidate.score, 6)
+            if search.request.explain:
+                item["explain"] = candidate.explain()
+            results.append(item)
+        return results
+
+
+@dataclass
+class Ranked:
+    """The stages up to and including the ranking stages, for one request."""
+
+    search: SearchContext
+    recalled: Recalled
+    candidates: list[Candidate]
+
+
+def _timed(search: SearchContext, name: str, stage: Callable[..., T], *args: Any) -> T:
+    started = time.perf_counter()
+    out = stage(search, *args)
+    search.timings[name] = (time.perf_counter() - started) * 1000
+    return out
+
+
+class SearchPipeline:
+    def __init__(self, reader: SearchReader, embedder: QueryEmbedder, *, ranker: LearnedRanker | None = None,
+                 corrector: QueryCorrector | None = None, fusion: FusionConfig | None = None,
+                 feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
+                 disabled: Sequence[str] = ()):
+        """`recall_window`: candidates from each side when no model re-ranks (a model
+        recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
+        evaluation measuring what each one adds)."""
+        unknown = set(disabled) - {"rerank", "personalize", "merchandise"}
+        if unknown:
+            raise ValueError(f"only ranking stages can be left out, not {', '.join(sorted(unknown))}")
+        self.reader = reader
+        self.embedder = embedder
+        self.ranker = None if "rerank" in disabled else ranker
+        self.corrector = corrector
+        self.fusion = fusion or FusionConfig()
+        self.feature_log = feature_log
+        self.recall_window = recall_window
+        self.correct = CorrectStage(corrector)
+        self.recall = RecallStage(reader)
+        self.fuse = FuseStage()
+        ranking: list[RankingStage] = [RerankStage(self.ranker), personalize_stage(), merchandising_stage()]
+        self.ranking = [Unchanged(s.name) if s.name in disabled else s for s in ranking]
+        self.page = PageStage(reader)
+        self.facets = FacetsStage(reader)
+
+    @property
+    def generation(self) -> str:
+        return self.reader.generation
+
+    def plan(self, request: SearchRequest) -> SearchContext:
+        """A model re-ranks hybrid searches as deep as it was trained (and recall goes as
+        deep), with its own tuned query encoder; `rerank=false` is recall exactly as
+        without a model."""
+        ranker = self.ranker
+        depth = ranker.depth if ranker is not None and request.rerank and request.mode == "hybrid" else 0
+        embedder = (ranker.query_encoder if ranker is not None and depth else None) or self.embedder
+        return SearchContext(request, uuid.uuid4().hex, request.fusion or self.fusion,
+                             window=max(self.recall_window, depth), rerank_depth=depth, embedder=embedder)
+
+    def searched_text(self, query: str) -> str:
+        """What the correct stage makes of `query`."""
+        return self.correct(self.plan(SearchRequest(query)))
+
+    def rank(self, request: SearchRequest, vector: np.ndarray | None = None) -> Ranked:
+        """Every stage up to the page: the whole ordered candidate list. `vector` replaces
+        the query's embedding (training gives each query a vector from an encoder that
+        never saw it)."""
+        search = self.plan(request)
+        search.text = _timed(search, "correct", self.correct)
+        search.vector = vector
+        recalled = _timed(search, "recall", self.recall)
+        candidates = _timed(search, "fuse", self.fuse, recalled)
+        for stage in self.ranking:
+            candidates = _timed(search, stage.name, stage, candidates)
+        return Ranked(search, recalled, candidates)
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        started = time.perf_counter()
+        ranked = self.rank(request)
+        search = ranked.search
+        page = _timed(search, "page", self.page, ranked.candidates)
+        results = self.page.results(search, page)
+        summary: MatchSummary = _timed(search, "facets", self.facets, ranked.recalled)
+        self._log_features(search, page)
+        return SearchResponse(
+            query=request.query,
+            total=summary.total,
+            results=results,
+            facets=shape_facets(summary.facets, request.filters),
+            took_ms=(time.perf_counter() - started) * 1000,
+            generation=self.reader.generation,
+            query_id=search.query_id,
+            corrected_query=search.corrected_query,
+            timings=search.timings if request.timings else None,
+        )
+
+    def _log_features(self, search: SearchContext, page: list[Candidate]) -> None:
+        if self.feature_log is None or not page or page[0].feature_row is None or not self.feature_log.sampled():
+            return
+        assert self.ranker is not None
+        self.feature_log.record(search.query_id, search.request.query, self.reader.generation, self.ranker.version,
+                                asdict(search.request.filters), [{"id": c.id, "features": c.features()} for c in page],
+                                corrected_query=search.corrected_query)
+
+    def with_ranker(self, ranker: LearnedRanker | None) -> SearchPipeline:
+        """The same pipeline with another model (evaluation's fold models)."""
+        return SearchPipeline(self.reader, self.embedder, ranker=ranker, corrector=self.corrector, fusion=self.fusion,
+                              feature_log=self.feature_log, recall_window=self.recall_window)
+
