@@ -83,9 +83,9 @@ class OpenSearchBackend:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from indexer.store import opensearch
+            from indexer.store import opensearch_client
 
-            self._client = opensearch.connect(self.settings)
+            self._client = opensearch_client.connect(self.settings)
         return self._client
 
     def reader(self) -> SearchReader:

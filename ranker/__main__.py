@@ -224,7 +224,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_ltr_upload(args: argparse.Namespace) -> int:
     """Send the newest version's Learning-to-Rank bodies to the cluster at OPENSEARCH_URL."""
-    from indexer.store.opensearch import connect
+    from indexer.store.opensearch_client import connect
     from ranker.ltr_export import upload
     from ranker.rerank import latest_model, meta_path
 

@@ -123,7 +123,7 @@ def upload(client: Any, settings: Any, featureset: dict[str, Any], model: dict[s
     from opensearchpy.exceptions import TransportError
 
     from indexer.store.base import BackendUnavailable
-    from indexer.store.opensearch import describe
+    from indexer.store.opensearch_client import describe
 
     name = featureset["featureset"]["name"]
     try:

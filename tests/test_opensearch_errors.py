@@ -11,7 +11,7 @@ from opensearchpy.exceptions import AuthenticationException, AuthorizationExcept
 
 from indexer.__main__ import EXIT_FAILED, main
 from indexer.settings import OpenSearchSettings
-from indexer.store.opensearch import describe
+from indexer.store.opensearch_client import describe
 from tests.conftest import free_port
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not (SHARED / "opensearch-api-spec" / "spec").is
 
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch, models_dir: Path):  # type: ignore[no-untyped-def]
-    from indexer.store import opensearch as backend
+    from indexer.store import opensearch_client as backend
     from tests.opensearch_wire import SpecConnection, reset
 
     cluster = reset()

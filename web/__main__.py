@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from indexer import settings
+from indexer.backends import open_backend
 from indexer.cli import add_common_arguments, configure_logging
 
 
@@ -19,13 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     from web.server import serve
 
+    data_dir = settings.data_dir(args.data_dir)
     try:
         workers = args.workers or settings.workers()
-        settings.backend_name()  # a bad SHOPRANK_BACKEND is named before any worker starts
+        open_backend(data_dir)  # a bad SHOPRANK_BACKEND or OPENSEARCH_* is named before any worker starts
     except settings.SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    data_dir = settings.data_dir(args.data_dir)
     print(f"serving {data_dir} on http://{args.host}:{args.port}", file=sys.stderr)
     serve(data_dir, args.host, args.port, workers)
     return 0

@@ -23,15 +23,7 @@ from typing import Any
 
 import numpy as np
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import (
-    AuthenticationException,
-    AuthorizationException,
-    ConnectionError,
-    ConnectionTimeout,
-    NotFoundError,
-    RequestError,
-    TransportError,
-)
+from opensearchpy.exceptions import NotFoundError, TransportError
 
 from indexer.analysis import FieldAnalyzer
 from indexer.documents import DERIVED_FIELDS, merge_counts, term_counts
@@ -52,42 +44,12 @@ from indexer.store.base import (
     Published,
     Unsupported,
 )
+from indexer.store.opensearch_client import describe
 from indexer.writer_lock import writer_lock
 
 log = logging.getLogger(__name__)
 KEEP_INDICES = 2  # the serving one and the one to roll back to
 PIPELINES = {"weighted": "shoprank-weighted", "rrf": "shoprank-rrf"}
-
-
-def connect(settings: OpenSearchSettings) -> OpenSearch:
-    return OpenSearch(
-        hosts=[settings.url],
-        http_auth=(settings.user, settings.password) if settings.user else None,
-        verify_certs=settings.verify_certs,
-        ca_certs=settings.ca_certs,
-        ssl_show_warn=settings.verify_certs,
-        timeout=settings.timeout,
-        max_retries=2,
-        retry_on_timeout=True,
-    )
-
-
-def describe(exc: Exception, settings: OpenSearchSettings) -> str:
-    """One clear message per kind of cluster failure."""
-    if isinstance(exc, (ConnectionError, ConnectionTimeout)):
-        return f"cannot reach OpenSearch at {settings.url}: {getattr(exc, 'error', exc)}"
-    if isinstance(exc, AuthenticationException):
-        return f"OpenSearch at {settings.url} refused the credentials (401): check OPENSEARCH_USER / OPENSEARCH_PASSWORD"
-    if isinstance(exc, AuthorizationException):
-        return f"OpenSearch at {settings.url} denied the request (403): the user lacks a permission for {settings.alias!r}"
-    if isinstance(exc, NotFoundError):
-        return f"index or alias {settings.alias!r} does not exist on {settings.url}: run `python -m indexer reindex`"
-    if isinstance(exc, RequestError):
-        reason = exc.info.get("error", {}).get("reason") if isinstance(exc.info, dict) else exc.error
-        return f"OpenSearch rejected the request (mapping conflict or bad query): {reason}"
-    if isinstance(exc, TransportError):
-        return f"OpenSearch error {exc.status_code}: {exc.error}"
-    return str(exc)
 
 
 class _Guarded:
