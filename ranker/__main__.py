@@ -151,7 +151,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="shoprank-folds-") as work:
         evaluation = cross_validate(data, queries, args.folds, Path(work), neural=not args.no_neural,
-                                    tune_encoder=not args.no_query_tuning)
+                                    tune_encoder=not args.no_query_tuning, serve_depths=args.serve_depths)
     seconds = time.perf_counter() - started
     results = evaluation.results(data.judgments)
     chosen = evaluation.settings(data.judgments, f"python -m ranker evaluate, {time.strftime('%Y-%m-%d')}, "
@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="choose the settings on a validation quarter even when an evaluation saved some")
         if name == "evaluate":
             p.add_argument("--folds", type=int, default=5)
+            p.add_argument("--serve-depths", type=lambda v: [int(d) for d in v.split(",")], default=[],
+                           metavar="N[,N...]", help="also serve each fold's models re-ranking N candidates")
             p.add_argument("--report", help="HTML report path (default: DATA/evaluation/)")
             p.add_argument("--fusion-grid", action="store_true",
                            help="instead: every fusion setting on recall only, tuned on half the queries")

@@ -11,7 +11,7 @@ import numpy as np
 from ranker.features.names import FEATURE_NAMES
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     id: str
     score: float

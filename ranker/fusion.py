@@ -93,10 +93,9 @@ def blend_scores(lexical: np.ndarray, vector: np.ndarray, lexical_weight: float,
 def fuse_hits(bm25: Sequence[Hit], vector: Sequence[Hit], config: FusionConfig) -> list[Candidate]:
     """Both sides' hits as one candidate list, best first, each carrying its ranks and scores."""
     fused = config.fuse([[(h.id, h.score) for h in bm25], [(h.id, h.score) for h in vector]])
-    candidates = {doc_id: Candidate(doc_id, score, fused_score=score) for doc_id, score in fused}
-    for rank, hit in enumerate(bm25, start=1):
-        candidates[hit.id].bm25_rank, candidates[hit.id].bm25_score = rank, hit.score
-    for rank, hit in enumerate(vector, start=1):
-        candidates[hit.id].vector_rank, candidates[hit.id].vector_score = rank, hit.score
-    return list(candidates.values())
+    lexical = {h.id: (rank, h.score) for rank, h in enumerate(bm25, start=1)}
+    semantic = {h.id: (rank, h.score) for rank, h in enumerate(vector, start=1)}
+    none = (None, None)
+    return [Candidate(doc_id, score, *lexical.get(doc_id, none), *semantic.get(doc_id, none), fused_score=score)
+            for doc_id, score in fused]
 

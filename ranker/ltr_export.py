@@ -20,8 +20,6 @@ price scores 0, not ShopRank's -1.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ import xgboost as xgb
 from indexer.mapping import IndexDefinition
 from indexer.store.opensearch_bodies import text_query
 from ranker.features.names import FEATURE_INDEX, SEARCH_FIELD_FEATURES
-from ranker.training.dataset import QueryRows
 
 LTR_FEATURES: tuple[str, ...] = (
     "bm25_combined", *(f"bm25_{f}" for f in SEARCH_FIELD_FEATURES), "vector_cosine",
@@ -101,10 +98,6 @@ def plugin_values(features: np.ndarray) -> np.ndarray:
     price = LTR_FEATURES.index("log_price")
     out[:, price] = np.maximum(out[:, price], 0.0)  # no price: the field_value_factor's `missing` 0
     return out
-
-
-def ltr_view(rows: Sequence[QueryRows]) -> list[QueryRows]:
-    return [replace(r, features=plugin_values(r.features)) for r in rows]
 
 
 def write_ltr_bodies(out_dir: Path, version: str, definition: IndexDefinition, model: xgb.Booster) -> dict[str, str]:

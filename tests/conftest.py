@@ -155,7 +155,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, demo_index: Path, judgment
     data_dir = copy_data_dir(demo_index, tmp_path_factory.mktemp("trained") / "data")
     common = ["--judgments", str(judgments), "--data-dir", str(data_dir), "--depth", str(TRAIN_DEPTH)]
     outputs = []
-    for command in (["evaluate", "--folds", "2", "--json", str(data_dir / "evaluation.json")], ["train"]):
+    for command in (["evaluate", "--folds", "2", "--serve-depths", "30", "--json", str(data_dir / "evaluation.json")],
+                    ["train"]):
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             assert main([command[0], *common, *command[1:]]) == 0, err.getvalue()

@@ -11,8 +11,8 @@ import numpy as np
 
 from indexer.mapping import load_definition
 from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
-from ranker.ltr_export import ltr_view, write_ltr_bodies
-from ranker.training.dataset import QueryRows
+from ranker.ltr_export import write_ltr_bodies
+from ranker.training.dataset import QueryRows, ltr_view
 from ranker.training.xgboost_models import train_xgboost
 
 

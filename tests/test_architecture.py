@@ -1,15 +1,15 @@
 """The structure docs/architecture.md describes, held: no import circles, the backend
 chosen in one place, the environment read in one module, the backend implementations
-reached only through the store contract."""
+reached only through the store contract. The import graph is bench/imports.py's, the
+one the document's dependency picture is printed from."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from bench.imports import graph, imports, project_modules
 
-PACKAGES = ("indexer", "ranker", "web")
 # Modules that may name a backend implementation: the store itself and the one factory.
 # The Learning-to-Rank export is OpenSearch's own format (its bodies, its client), whatever
 # backend serves.
@@ -19,29 +19,6 @@ IMPLEMENTATIONS = {"indexer.store.embedded", "indexer.store.embedded_index", "in
 MAY_IMPORT_IMPLEMENTATIONS = {"indexer.backends", "indexer.store"}
 CLUSTER_FORMAT = {"indexer.store.opensearch_client", "indexer.store.opensearch_bodies"}
 CLUSTER_FORMAT_USERS = {"ranker.ltr_export", "ranker.__main__"}
-
-
-def project_modules() -> dict[str, Path]:
-    found = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-            found[name.removesuffix(".__init__")] = path
-    return found
-
-
-def imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """Every project module `path` imports, anywhere in it (function-level imports too)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        out |= {n for n in names if n in modules}
-    return out
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -63,8 +40,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_there_are_no_import_circles() -> None:
-    modules = project_modules()
-    assert circles({m: imports(p, modules) - {m} for m, p in modules.items()}) == []
+    assert circles(graph()) == []
 
 
 def test_the_check_finds_a_circle_through_a_function_level_import(tmp_path: Path) -> None:

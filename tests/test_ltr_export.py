@@ -17,11 +17,11 @@ from ranker.ltr_export import (
     LTR_FEATURES,
     PARAMS,
     featureset_body,
-    ltr_view,
     model_body,
     plugin_values,
     sltr_rescore,
 )
+from ranker.training.dataset import ltr_view
 from ranker.training.xgboost_models import predict, train_xgboost
 from tests.conftest import SHARED
 from tests.ranking_helpers import exported_ranker, score_with_dump, synthetic_rows

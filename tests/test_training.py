@@ -20,7 +20,9 @@ from tests.ranking_helpers import copy_model, row_builder
 
 RETRIEVAL_ROWS = ["bm25", "vector", "hybrid", "vector, tuned query encoder", "hybrid, tuned query encoder",
                   "hybrid + neural", "hybrid + xgboost", "hybrid + xgboost + neural (feature)",
-                  "hybrid + xgboost + neural (blend)", "hybrid + xgboost (LTR feature set)"]
+                  "hybrid + xgboost + neural (blend)", "hybrid + xgboost (LTR feature set)",
+                  "hybrid + xgboost, re-ranking 30", "hybrid + xgboost + neural (feature), re-ranking 30",
+                  "hybrid + xgboost + neural (blend), re-ranking 30"]
 RERANK_ROWS = ["bm25", "vector", "hybrid", "hybrid + neural", "hybrid + xgboost",
                "hybrid + xgboost + neural (feature)", "hybrid + xgboost + neural (blend)",
                "hybrid + xgboost (LTR feature set)"]
@@ -38,9 +40,11 @@ def test_evaluate_cross_validates_every_model_through_the_pipeline(trained: Trai
             assert set(figures) == {"ndcg@5", "ndcg@10", "mrr", "recall@100", "queries"}
             assert figures["queries"] == summary["queries"] > 100
     retrieval = summary["results"]["retrieval"]
-    served = next(row for row in RETRIEVAL_ROWS[5:] if row.endswith(_row_suffix(summary["settings"]["combine"])))
+    served = next(row for row in RETRIEVAL_ROWS[6:9] if row.endswith(_row_suffix(summary["settings"]["combine"])))
     assert retrieval[served]["ndcg@10"] >= NDCG10_FLOOR
     assert retrieval[served]["ndcg@10"] == max(retrieval[row]["ndcg@10"] for row in RETRIEVAL_ROWS[6:9])
+    # served shallower than trained (`--serve-depths 30`): what each depth buys, all through the pipeline
+    assert retrieval[served + ", re-ranking 30"]["recall@100"] <= retrieval[served]["recall@100"]
     assert summary["results"]["rerank"]["hybrid"]["recall@100"] == 1.0  # judged lists hold every judged product
     # the settings the next `train` uses: what the folds chose, aggregated
     saved = json.loads((trained.data_dir / "evaluation" / "settings.json").read_text())

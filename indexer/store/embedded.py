@@ -164,9 +164,10 @@ class EmbeddedReader:
         text_query = self._text_query(text)
         if text_query is not None:
             should.append(text_query)
-        ordinals = [self._ord_by_id[i] for i in candidate_ids if i in self._ord_by_id]
-        if ordinals:
-            should.append(Query.term_set_query(self._schema, ORD_FIELD, ordinals))
+        known = [i for i in candidate_ids if i in self._ord_by_id]
+        if known:
+            # by the keyword `id`: a term set over the u64 `ord` field costs three times as much
+            should.append(Query.term_set_query(self._schema, "id", known))
         if not should:
             return MatchSummary(total=0, facets={})
         query = self._and(Query.boolean_query([(Occur.Should, q) for q in should]), self._filter_query(filters))

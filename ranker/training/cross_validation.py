@@ -12,6 +12,7 @@ The settings each fold chose are aggregated into the `Settings` the next `train`
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections import Counter
@@ -125,10 +126,17 @@ def _offline_runs(evaluation: Evaluation, fitted: Fitted, rows: list[QueryRows],
             evaluation.pool_recall.append(found)
 
 
+def depth_row(variant: variants.ModelVariant, depth: int) -> str:
+    return f"{variant.row}, re-ranking {depth}"
+
+
 def cross_validate(data: TrainingSet, queries: Sequence[str], folds: int, work_dir: Any, *, neural: bool = True,
-                   tune_encoder: bool = True, progress: bool = True) -> Evaluation:
+                   tune_encoder: bool = True, serve_depths: Sequence[int] = (), progress: bool = True) -> Evaluation:
+    """`serve_depths`: also serve each fold's models re-ranking (and recalling) this many
+    candidates, not the depth they were trained at: what quality each depth buys."""
     rows = ["bm25", "vector", "hybrid", *(TUNED_ROWS if tune_encoder else ()),
-            *(v.row for v in variants.ALL if neural or not v.uses_neural)]
+            *(v.row for v in variants.ALL if neural or not v.uses_neural),
+            *(depth_row(v, d) for v in variants.servable(neural) for d in serve_depths)]
     evaluation = Evaluation({task: {row: {} for row in rows} for task in TASKS})
     started = time.perf_counter()
     served_without_model = data.pipeline(recall_window=MIN_RECALL_WINDOW)
@@ -160,6 +168,12 @@ def cross_validate(data: TrainingSet, queries: Sequence[str], folds: int, work_d
             ranker = LearnedRanker(path, data.source, data.reader.encoder_variant)
             search = pipeline_search(data.pipeline(ranker=ranker, recall_window=MIN_RECALL_WINDOW))
             evaluation.runs["retrieval"][variant.row].update({q: search(q, DEPTH_SHOWN) for q in test_q})
+            for depth in serve_depths:
+                shallower = copy.copy(ranker)
+                shallower.depth = depth
+                search = pipeline_search(data.pipeline(ranker=shallower, recall_window=MIN_RECALL_WINDOW))
+                evaluation.runs["retrieval"][depth_row(variant, depth)].update(
+                    {q: search(q, DEPTH_SHOWN) for q in test_q})
         served = variants.BY_KEY[fitted.settings.combine]
         importance.append(fitted.importance(variants.NEURAL_FEATURE if served is variants.NEURAL_FEATURE
                                             else variants.XGBOOST))

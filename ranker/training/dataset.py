@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ranker.features.names import FEATURE_INDEX
 from ranker.features.sources import FeatureSource, features_for
 from ranker.fusion import FusionConfig, blend_scores
+from ranker.ltr_export import plugin_values
 from ranker.metrics import gain
 from ranker.pipeline import SearchPipeline
 from ranker.request import SearchRequest
@@ -71,6 +72,11 @@ def build_rows(builder: RowBuilder, judgments: Judgments, queries: Sequence[str]
     pipeline's own encoder)."""
     return [builder.rows(q, judgments[q], vectors.get(q) if vectors else None)
             for q in tqdm(queries, desc="features", unit="query", disable=None if progress else True, leave=False)]
+
+
+def ltr_view(rows: Sequence[QueryRows]) -> list[QueryRows]:
+    """The rows with the exported model's features, as a cluster computes them (ranker.ltr_export)."""
+    return [replace(r, features=plugin_values(r.features)) for r in rows]
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

@@ -38,11 +38,10 @@ from ranker.evaluate import known_judgments, read_judgments
 from ranker.features.names import FEATURE_NAMES
 from ranker.features.product_table import ProductTable
 from ranker.features.sources import FeatureSource, feature_source, product_table
-from ranker.ltr_export import ltr_view
 from ranker.pipeline import SearchPipeline
 from ranker.spelling import QueryCorrector, query_corrector
 from ranker.training import variants
-from ranker.training.dataset import Judgments, QueryRows, RowBuilder, build_rows
+from ranker.training.dataset import Judgments, QueryRows, RowBuilder, build_rows, ltr_view
 from ranker.training.folds import fold_of, validation_split
 from ranker.training.variants import ModelVariant
 from ranker.training.xgboost_models import (
