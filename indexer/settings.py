@@ -74,6 +74,11 @@ def workers() -> int:
     return int(_number("SHOPRANK_WORKERS", 2, 1, 64))
 
 
+def training_precision() -> str:
+    """$SHOPRANK_TRAINING_PRECISION: auto (bf16 where the processor runs it natively), fp32 or bf16."""
+    return _choice("SHOPRANK_TRAINING_PRECISION", ("auto", "fp32", "bf16"), "auto")
+
+
 def feature_log_rate() -> float:
     """$SHOPRANK_FEATURE_LOG_RATE: the share of searches whose ranking features are logged."""
     return _number("SHOPRANK_FEATURE_LOG_RATE", 0.0, 0.0, 1.0)

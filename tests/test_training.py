@@ -44,7 +44,8 @@ def test_evaluate_cross_validates_every_model_through_the_pipeline(trained: Trai
     assert retrieval[served]["ndcg@10"] >= NDCG10_FLOOR
     assert retrieval[served]["ndcg@10"] == max(retrieval[row]["ndcg@10"] for row in RETRIEVAL_ROWS[6:9])
     # served shallower than trained (`--serve-depths 30`): what each depth buys, all through the pipeline
-    assert retrieval[served + ", re-ranking 30"]["recall@100"] <= retrieval[served]["recall@100"]
+    shallow = retrieval[served + ", re-ranking 30"]
+    assert shallow["queries"] == summary["queries"] and shallow["ndcg@10"] >= NDCG10_FLOOR
     assert summary["results"]["rerank"]["hybrid"]["recall@100"] == 1.0  # judged lists hold every judged product
     # the settings the next `train` uses: what the folds chose, aggregated
     saved = json.loads((trained.data_dir / "evaluation" / "settings.json").read_text())

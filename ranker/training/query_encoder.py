@@ -140,6 +140,18 @@ def fine_tune(model: torch.nn.Module, items: Sequence[Item], loss_of: Callable[[
     model.eval()
 
 
+def mixed_precision() -> bool:
+    """bf16 for the transformer's forward and backward passes where the processor runs bf16
+    natively (AVX512-BF16 / AMX): about twice as fast (docs/ranking.md), the weights and the
+    loss stay float32. $SHOPRANK_TRAINING_PRECISION=fp32 turns it off."""
+    from indexer import settings
+
+    wanted = settings.training_precision()
+    if wanted != "auto":
+        return wanted == "bf16"
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
 def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, epochs: int = EPOCHS,
                        lr: float = LEARNING_RATE, seed: int = 0, progress: bool = True) -> QueryTower:
     """The query tower tuned against the fixed product vectors. `bench/finetune_probe.py
@@ -147,8 +159,14 @@ def tune_query_encoder(queries: list[JudgedQuery], product_vectors: np.ndarray, 
     torch.manual_seed(seed)
     products = torch.from_numpy(np.array(product_vectors, dtype=np.float32))  # a writable copy
     model = QueryTower()
-    fine_tune(model, queries, lambda batch: _loss(model([q.text for q in batch]), products, batch),
-              epochs=epochs, lr=lr, seed=seed, progress=progress, desc="query encoder")
+    bf16 = mixed_precision()
+
+    def loss(batch: list[JudgedQuery]) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            vectors = model([q.text for q in batch])
+        return _loss(vectors.float(), products, batch)
+
+    fine_tune(model, queries, loss, epochs=epochs, lr=lr, seed=seed, progress=progress, desc="query encoder")
     return model
 
 

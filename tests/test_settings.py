@@ -1,0 +1,38 @@
+"""Every environment setting is read in indexer/settings.py, and a bad value is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer import settings
+
+
+@pytest.mark.parametrize(("name", "value", "reader", "message"), [
+    ("SHOPRANK_BACKEND", "solr", settings.backend_name, "SHOPRANK_BACKEND='solr': use one of embedded, opensearch"),
+    ("SHOPRANK_ENCODER", "fp16", settings.encoder_for_new_index, "SHOPRANK_ENCODER='fp16': use one of fp32, int8"),
+    ("SHOPRANK_DEVICE", "tpu", settings.device, "SHOPRANK_DEVICE='tpu': use one of auto, cpu, cuda"),
+    ("SHOPRANK_WORKERS", "many", settings.workers, "SHOPRANK_WORKERS='many': must be a number between 1 and 64"),
+    ("SHOPRANK_FEATURE_LOG_RATE", "-1", settings.feature_log_rate, "must be between 0 and 1"),
+    ("SHOPRANK_TRAINING_PRECISION", "fp8", settings.training_precision, "use one of auto, fp32, bf16"),
+    ("OPENSEARCH_TIMEOUT", "0", settings.opensearch, "OPENSEARCH_TIMEOUT='0': must be between 0.1 and 600"),
+])
+def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, reader, message: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OPENSEARCH_URL", "http://localhost:9200")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError, match=message.replace("(", r"\(")):
+        reader()
+
+
+def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("SHOPRANK_BACKEND", "SHOPRANK_ENCODER", "SHOPRANK_WORKERS", "SHOPRANK_DATA", "SHOPRANK_MODELS",
+                 "OPENSEARCH_ALIAS", "OPENSEARCH_VERIFY_CERTS"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.backend_name() == "embedded" and settings.encoder_for_new_index() is None
+    assert settings.workers() == 2 and settings.models_dir(tmp_path) == tmp_path / "models"
+    monkeypatch.setenv("SHOPRANK_DATA", str(tmp_path))
+    assert settings.data_dir(None) == tmp_path and settings.data_dir("elsewhere").name == "elsewhere"
+    monkeypatch.setenv("OPENSEARCH_URL", "https://search:9200")
+    monkeypatch.setenv("OPENSEARCH_VERIFY_CERTS", "false")
+    cluster = settings.opensearch()
+    assert (cluster.url, cluster.alias, cluster.verify_certs, cluster.timeout) == ("https://search:9200", "products",
+                                                                                  False, 10.0)
