@@ -38,7 +38,7 @@ from ranker.evaluate import score_runs  # noqa: E402
 from ranker.features.names import FEATURE_INDEX  # noqa: E402
 from ranker.training.dataset import QueryRows, build_rows, judged_view  # noqa: E402
 from ranker.training.fit import TrainingSet  # noqa: E402
-from ranker.training.folds import split, validation_split  # noqa: E402
+from ranker.training.folds import fold_splits, validation_split  # noqa: E402
 from ranker.training.xgboost_models import XGB_GRID, predict, train_xgboost  # noqa: E402
 
 NUMBER = re.compile(r"^[\d.]+$")
@@ -133,8 +133,7 @@ def cross_validate_variant(rows: list[QueryRows], variant: Variant,
     params = {**XGB_GRID[0], **variant.params}
     runs: dict[str, dict[str, list[str]]] = {"retrieval": {}, "rerank": {}}
     by_query = {r.query: r for r in rows}
-    for fold in range(5):
-        train_q, test_q = split(sorted(by_query), fold, 5)
+    for _fold, train_q, test_q in fold_splits(sorted(by_query), 5):
         fit_q, valid_q = validation_split(train_q)
         train, valid, test = ([by_query[q] for q in part] for part in (fit_q, valid_q, test_q))
         source = judged if variant.judged_only else lists

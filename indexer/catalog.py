@@ -133,8 +133,8 @@ def _text(value: Any) -> str:
 def _display_text(value: Any) -> str:
     """Text a shopper reads: HTML entities decoded. Catalogs exported from web shops
     carry `Thompson&#39;s`, `60&quot;` and `Black &amp; Decker`; left encoded they show
-    as such on the page and tokenize as `39`, `quot` and `amp` (2% of the Home Depot
-    titles have one)."""
+    as such on the page and tokenize as `39`, `quot` and `amp` (how many Home Depot
+    titles do: docs/ranking.md)."""
     return html.unescape(_text(value)).strip()
 
 

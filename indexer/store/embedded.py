@@ -43,7 +43,7 @@ from indexer.store.embedded_index import (
 )
 from indexer.store.filter_columns import FilterColumns
 
-# efSearch 256 finds 98.4% of the exact top-100 on the Home Depot titles (docs/relevance.md).
+# The search depth that finds nearly all of the exact top-100 (measured in docs/relevance.md).
 HNSW_EF_SEARCH = 256
 # A filtered k-NN over at most this many products is searched exactly: HNSW recall
 # collapses under selective filters, and an exact scan of a subset is cheap.

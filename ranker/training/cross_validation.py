@@ -33,7 +33,7 @@ from ranker.rerank import LearnedRanker
 from ranker.training import variants
 from ranker.training.dataset import QueryRows, build_rows, judged_view
 from ranker.training.fit import Fitted, Settings, TrainingSet, fit, neural_scores, scored
-from ranker.training.folds import split
+from ranker.training.folds import fold_splits
 from ranker.training.saving import export_query_encoder, save_version
 from ranker.training.xgboost_models import XGB_GRID
 
@@ -145,8 +145,8 @@ def cross_validate(data: TrainingSet, queries: Sequence[str], folds: int, work_d
         evaluation.runs["retrieval"][row] = {q: search(q, DEPTH_SHOWN) for q in queries}
     evaluation.seconds["recall rows"] = time.perf_counter() - started
     importance: list[dict[str, float]] = []
-    for fold in tqdm(range(folds), desc="cross-validation", unit="fold", disable=None if progress else True):
-        train_q, test_q = split(queries, fold, folds)
+    for fold, train_q, test_q in tqdm(fold_splits(queries, folds), total=folds, desc="cross-validation", unit="fold",
+                                      disable=None if progress else True):
         fitted = fit(data, train_q, None, neural=neural, tune_encoder=tune_encoder, every_variant=True,
                      progress=progress)
         for step, seconds in fitted.seconds.items():

@@ -4,7 +4,7 @@ fold, in every run and every command."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 
 def fold_of(query: str, folds: int, salt: str = "") -> int:
@@ -16,6 +16,13 @@ def fold_of(query: str, folds: int, salt: str = "") -> int:
 def split(queries: Sequence[str], fold: int, folds: int) -> tuple[list[str], list[str]]:
     """(the other folds' queries, this fold's)."""
     return ([q for q in queries if fold_of(q, folds) != fold], [q for q in queries if fold_of(q, folds) == fold])
+
+
+def fold_splits(queries: Sequence[str], folds: int) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(fold, training queries, held-out queries) for each fold: the one definition of a
+    cross-validation by query (`evaluate`, bench/ranking_ablation.py)."""
+    for fold in range(folds):
+        yield fold, *split(queries, fold, folds)
 
 
 def validation_split(queries: Sequence[str]) -> tuple[list[str], list[str]]:
