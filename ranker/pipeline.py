@@ -8,7 +8,7 @@ benches all run this one pipeline.
     rerank       candidates -> candidates (the learned model)     ranker/rerank.py
     personalize  candidates -> candidates (the shopper's profile)  ranker/personalize.py
     merchandise  candidates -> candidates (merchandising rules)   ranker/merchandising.py
-    page         candidates -> the page of results               here
+    page         candidates -> the requested slice, with products  here
     facets       hits -> the total and the facets                 ranker/facets.py
 
 The three ranking stages share one signature (`ranker.stages.RankingStage`); the rules
@@ -47,19 +47,23 @@ RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_st
 T = TypeVar("T")
 
 
+@dataclass
+class Page:
+    candidates: list[Candidate]  # the requested slice
+    results: list[dict[str, Any]]  # the same, as the API shows each product
+
+
 class PageStage:
-    """The requested slice of the candidates, as the API shows each product."""
+    """The requested slice of the candidates, with their products."""
 
     name = "page"
 
     def __init__(self, reader: SearchReader):
         self.reader = reader
 
-    def __call__(self, search: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+    def __call__(self, search: SearchContext, candidates: list[Candidate]) -> Page:
         request = search.request
-        return candidates[request.offset : request.offset + request.k]
-
-    def results(self, search: SearchContext, page: list[Candidate]) -> list[dict[str, Any]]:
+        page = candidates[request.offset : request.offset + request.k]
         products = {p["id"]: p for p in self.reader.products([c.id for c in page])}
         results = []
         for candidate in page:
@@ -71,7 +75,7 @@ class PageStage:
             if search.request.explain:
                 item["explain"] = candidate.explain()
             results.append(item)
-        return results
+        return Page(page, results)
 
 
 @dataclass
@@ -152,13 +156,12 @@ class SearchPipeline:
         ranked = self.rank(request)
         search = ranked.search
         page = _timed(search, "page", self.page, ranked.candidates)
-        results = self.page.results(search, page)
         summary: MatchSummary = _timed(search, "facets", self.facets, ranked.recalled)
-        self._log_features(search, page)
+        self._log_features(search, page.candidates)
         return SearchResponse(
             query=request.query,
             total=summary.total,
-            results=results,
+            results=page.results,
             facets=shape_facets(summary.facets, request.filters),
             took_ms=(time.perf_counter() - started) * 1000,
             generation=self.reader.generation,
@@ -174,9 +177,3 @@ class SearchPipeline:
         self.feature_log.record(search.query_id, search.request.query, self.reader.generation, self.ranker.version,
                                 asdict(search.request.filters), [{"id": c.id, "features": c.features()} for c in page],
                                 corrected_query=search.corrected_query)
-
-    def with_ranker(self, ranker: LearnedRanker | None) -> SearchPipeline:
-        """The same pipeline with another model (evaluation's fold models)."""
-        return SearchPipeline(self.reader, self.embedder, ranker=ranker, corrector=self.corrector, fusion=self.fusion,
-                              feature_log=self.feature_log, recall_window=self.recall_window)
-

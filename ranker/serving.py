@@ -69,7 +69,7 @@ class ShippedEncoders:
 @dataclass(frozen=True)
 class Stamp:
     index: Hashable
-    model: tuple[str, int] | None  # the newest model file's name and mtime
+    model: tuple[str, int] | None  # the newest model file's name, and when the rankers directory changed
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class ServingState:
         self._failed: Stamp | None = None  # the stamp whose index did not load
         self._failure = ""
         self._bad_models: set[tuple[str, int]] = set()  # logged once, not retried
+        self._listed: tuple[int, tuple[str, int] | None] | None = None  # rankers dir mtime -> model stamp
         self._checked_at = -float("inf")
         self._unreachable_at = -float("inf")
         self._unreachable: BackendUnavailable | None = None
@@ -104,13 +105,17 @@ class ServingState:
     # --- what changed ------------------------------------------------------------------
 
     def _model_stamp(self) -> tuple[str, int] | None:
-        model = latest_model(self.backend.data_dir)
-        if model is None:
-            return None
+        """The newest model file's name and the rankers directory's mtime: `train` writes
+        every file by rename, so the directory changes whenever a version appears. Listed
+        only when the directory changed (one stat call per request otherwise)."""
         try:
-            return model.name, os.stat(model).st_mtime_ns
+            changed = os.stat(self.backend.data_dir / "rankers").st_mtime_ns
         except FileNotFoundError:
             return None
+        if self._listed is None or self._listed[0] != changed:
+            model = latest_model(self.backend.data_dir)
+            self._listed = (changed, None if model is None else (model.name, changed))
+        return self._listed[1]
 
     def _stamp(self) -> Stamp | None:
         index = self.backend.serving_stamp()
