@@ -74,7 +74,9 @@ class LearnedRanker:
         if self.combine not in COMBINES or (self.combine and self.neural is None):
             raise ValueError(f"{meta_file.name}: combine {self.combine!r} needs a neural model file")
         self.trees = TreeScorer(model_path, len(FEATURE_NAMES) + (self.combine == "feature"))
-        self.depth = int(meta.get("depth", DEFAULT_DEPTH))  # candidates it was evaluated on; serving re-ranks as many
+        # The candidates serving re-ranks: what `train --serve-depth` chose, else the depth
+        # its training rows had (a model is sound at any depth up to that one).
+        self.depth = int(meta.get("serve_depth") or meta.get("depth", DEFAULT_DEPTH))
         self.source = source
         self.query_encoder: QueryEmbedder | None = None
         if meta.get("query_encoder"):
@@ -118,12 +120,14 @@ class RerankStage:
             features, vectors = features_for(ranker.source, search.text, search.vector, candidate_ranks(head))
         with search.timing("rerank.models"):
             scored = ranker.score(search.vector, features, vectors)
+        finals = scored.scores.tolist()
+        each = {name: s.tolist() for name, s in scored.model_scores.items()}
         for n, candidate in enumerate(head):
-            candidate.model_score = candidate.score = float(scored.scores[n])
+            candidate.model_score = candidate.score = finals[n]
             candidate.feature_row = features[n]
-            candidate.model_scores = {name: float(s[n]) for name, s in scored.model_scores.items()}
-        order = np.argsort(-scored.scores, kind="stable")
-        floor = float(scored.scores.min())
+            candidate.model_scores = {name: values[n] for name, values in each.items()}
+        order = np.argsort(-scored.scores, kind="stable").tolist()
+        floor = min(finals)
         for candidate in tail:
             candidate.score = floor - 1.0
         return [head[i] for i in order] + tail

@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -107,8 +107,9 @@ class Filters:
         return all(attributes.get(key) in values for key, values in self.attributes)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """One product a query found and its score (a tuple: a search makes hundreds)."""
+
     id: str
     score: float
 

@@ -141,7 +141,10 @@ class EmbeddedReader:
         mask = self._columns.mask(filters)
         if mask is None or post_filter:
             scores, ordinals = self._vector_index.search(query, k)
-            pairs = [(o, s) for o, s in zip(ordinals[0], scores[0], strict=True) if o >= 0 and (mask is None or mask[o])]
+            keep = ordinals[0] >= 0
+            if mask is not None:
+                keep &= mask[np.maximum(ordinals[0], 0)]
+            found, sims = ordinals[0][keep], scores[0][keep]
         else:
             allowed = np.flatnonzero(mask)
             if len(allowed) == 0:
@@ -150,14 +153,15 @@ class EmbeddedReader:
                 sims = self.vectors[allowed] @ query[0]
                 top = np.argpartition(-sims, min(k, len(sims)) - 1)[:k] if len(sims) > k else np.arange(len(sims))
                 top = top[np.argsort(-sims[top], kind="stable")]
-                pairs = list(zip(allowed[top], sims[top], strict=True))
+                found, sims = allowed[top], sims[top]
             else:
                 params = faiss.SearchParametersHNSW(
                     sel=faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little")), efSearch=max(HNSW_EF_SEARCH, 2 * k)
                 )
                 scores, ordinals = self._vector_index.search(query, k, params=params)
-                pairs = [(o, s) for o, s in zip(ordinals[0], scores[0], strict=True) if o >= 0]
-        return [Hit(self._products[int(o)]["id"], float(s)) for o, s in pairs]
+                found, sims = ordinals[0][ordinals[0] >= 0], scores[0][ordinals[0] >= 0]
+        products = self._products  # numpy scalars are slow one by one: convert the arrays first
+        return [Hit(products[o]["id"], s) for o, s in zip(found.tolist(), sims.tolist(), strict=True)]
 
     def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
         should = []
