@@ -40,6 +40,17 @@ RRF_WEIGHTS = (0.6, 0.7, 0.8)
 WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: a count of at least 1, or argparse's own usage error."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
 def settings_path(data_dir: Path) -> Path:
     return data_dir / "evaluation" / "settings.json"
 
@@ -210,7 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     fitted = fit(data, queries, chosen, neural=not args.no_neural, tune_encoder=not args.no_query_tuning)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     path = save_version(data_dir / "rankers", version, fitted, data,
-                        extra={"queries": len(queries), "judgments": str(args.judgments)})
+                        extra={"queries": len(queries), "judgments": str(args.judgments),
+                               "serve_depth": min(args.serve_depth, args.depth)})
     meta = json.loads(path.with_name(path.stem + ".meta.json").read_text())
     seconds = time.perf_counter() - started
     print(f"model: {path} ({meta['trees']} trees, {variant_row(fitted.settings.combine)}; settings: "
@@ -262,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
         p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
         p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
-        p.add_argument("--depth", type=int, default=200, help="recall candidates a model re-ranks per query")
+        p.add_argument("--depth", type=positive_int, default=200,
+                       help="recall candidates per query a model is trained (and evaluated) on")
         p.add_argument("--no-neural", action="store_true", help="leave the neural scorer out (faster)")
         p.add_argument("--no-query-tuning", action="store_true",
                        help="keep the shipped query encoder (no fine-tuning on the judgments; faster)")
@@ -271,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", help="write the figures here too")
         p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
         if name == "train":
+            p.add_argument("--serve-depth", type=positive_int, default=150,
+                           help="candidates the server re-ranks (at most --depth; evaluate --serve-depths measures it)")
             p.add_argument("--tune", action="store_true",
                            help="choose the settings on a validation quarter even when an evaluation saved some")
         if name == "evaluate":

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from indexer.backends import open_backend
 from ranker.__main__ import main
 from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
 from tests.conftest import TRAIN_DEPTH, Trained, copy_data_dir
@@ -72,7 +73,7 @@ def test_train_fits_with_the_evaluated_settings_and_saves_one_version(trained: T
     from ranker.training.variants import BY_KEY
 
     served = BY_KEY[settings["combine"]]
-    assert meta["combine"] == served.combine and meta["depth"] == TRAIN_DEPTH
+    assert meta["combine"] == served.combine and meta["depth"] == meta["serve_depth"] == TRAIN_DEPTH
     assert meta["features"] == list(FEATURE_NAMES)
     tree_key = "xgboost + neural feature" if served.combine == "feature" else "xgboost"
     assert meta["trees"] == settings["xgboost"][tree_key]["trees"]
@@ -317,12 +318,28 @@ def test_train_without_an_evaluation_chooses_on_a_validation_quarter(fresh_index
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = fresh_index / "train.json"
     assert main(["train", "--judgments", str(judgments), "--data-dir", str(fresh_index), "--depth", "30",
-                 "--no-neural", "--no-query-tuning", "--json", str(out)]) == 0
+                 "--serve-depth", "20", "--no-neural", "--no-query-tuning", "--json", str(out)]) == 0
     meta = json.loads(out.read_text())
     assert meta["settings"]["chosen_by"] == "a validation quarter of the training queries"
     assert meta["combine"] is None and meta["depth"] == 30 and "query_encoder" not in meta
+    from ranker.features.sources import feature_source
+    from ranker.rerank import LearnedRanker, latest_model
+
+    reader = open_backend(fresh_index).reader()
+    model = latest_model(fresh_index)
+    assert model is not None and meta["serve_depth"] == 20  # trained on 30 candidates a query, serves 20
+    assert LearnedRanker(model, feature_source(reader), reader.encoder_variant).depth == 20
     assert meta["trees"] == meta["settings"]["xgboost"]["xgboost"]["trees"] >= 1
     assert "settings from" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value", "problem"), [("--serve-depth", "0", "0 must be at least 1"),
+                                                      ("--depth", "deep", "'deep' is not a whole number")])
+def test_train_refuses_a_depth_that_is_not_a_count(flag: str, value: str, problem: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--judgments", "judgments.csv", flag, value])
+    assert exit_.value.code == 2 and f"argument {flag}: {problem}" in capsys.readouterr().err
 
 
 def test_fusion_grid_scores_every_setting_on_held_out_queries(fresh_index: Path, judgments: Path,
