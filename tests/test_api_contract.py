@@ -21,7 +21,7 @@ def run_schemathesis(base: str, tmp_path: Path) -> subprocess.CompletedProcess[s
         [sys.executable, "-m", "schemathesis.cli", "run", f"{base}/openapi.json", "--checks", "all",
          "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "7", "--generation-database", "none",
          "--no-color", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)  # its .schemathesis/ cache lands there
 
 
 def test_the_api_keeps_its_contract(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
