@@ -6,7 +6,7 @@ DATA   ?= data
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test lint bench-latency bench-reindex bench-encoder evaluate evaluate-fusion evaluate-ablation clean
+.PHONY: setup run test lint opensearch opensearch-stop bench-latency bench-reindex bench-encoder evaluate evaluate-fusion evaluate-ablation clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# A real two-node OpenSearch cluster for the OpenSearch backend and its live tests (Java 17+, Maven).
+opensearch: setup
+	$(BIN)/python -m indexer opensearch-dev start
+
+opensearch-stop: setup
+	$(BIN)/python -m indexer opensearch-dev stop
 
 bench-latency: setup
 	$(BIN)/python bench/latency.py

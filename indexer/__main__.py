@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer import publish, settings
+from indexer import opensearch_dev, publish, settings
 from indexer.backends import Backend, open_backend
 from indexer.catalog import CatalogError, CatalogReport, parse_mapping_overrides, read_catalog
 from indexer.cli import add_common_arguments, configure_logging
@@ -105,6 +105,25 @@ def cmd_export_model(args: argparse.Namespace, backend: Backend) -> int:
     return EXIT_OK
 
 
+def cmd_opensearch_dev(args: argparse.Namespace) -> int:
+    """Needs no backend: it is how a developer gets the cluster the OpenSearch backend uses."""
+    directory = (args.dir or opensearch_dev.default_directory()).resolve()
+    try:
+        if args.action == "stop":
+            stopped = opensearch_dev.stop(directory)
+            print(f"stopped the cluster of {directory}" if stopped else f"no cluster running from {directory}")
+            return EXIT_OK
+        cluster = opensearch_dev.start(directory, nodes=args.nodes, heap=args.heap, timeout=args.timeout,
+                                       fresh=args.fresh)
+    except opensearch_dev.DevClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{cluster.nodes} node(s) healthy, pid {cluster.pid}, files in {directory}; "
+          f"stop with: python -m indexer opensearch-dev stop --dir {directory}")
+    print(f"OPENSEARCH_URL={cluster.url}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,11 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p = command("export-model", cmd_export_model, "export the text encoder to ONNX (needs torch)")
     p.add_argument("--force", action="store_true")
+    help = "start (and wait until healthy) or stop a local OpenSearch cluster from Maven Central, no Docker"
+    p = sub.add_parser("opensearch-dev", help=help, description=help)
+    p.add_argument("action", choices=("start", "stop"))
+    p.add_argument("--dir", type=Path, help="its files: jars, config, data, log (default ./.cache/opensearch-dev)")
+    p.add_argument("--nodes", type=int, default=2, help="nodes in the cluster (default 2)")
+    p.add_argument("--heap", default="1g", help="JVM heap for all nodes together (default 1g)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for a healthy cluster")
+    p.add_argument("--fresh", action="store_true", help="start with no indices (delete the cluster's data)")
+    p.set_defaults(func=None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "opensearch-dev":
+        return cmd_opensearch_dev(args)
     configure_logging(args.verbose)
     try:
         return args.func(args, open_backend(settings.data_dir(args.data_dir)))

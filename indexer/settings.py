@@ -84,6 +84,12 @@ def feature_log_rate() -> float:
     return _number("SHOPRANK_FEATURE_LOG_RATE", 0.0, 0.0, 1.0)
 
 
+def java_home() -> Path | None:
+    """$JAVA_HOME: the JDK that runs a development OpenSearch cluster (else `java` on PATH)."""
+    value = _get("JAVA_HOME")
+    return Path(value) if value else None
+
+
 @dataclass(frozen=True)
 class OpenSearchSettings:
     url: str
