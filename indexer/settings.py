@@ -99,6 +99,12 @@ class OpenSearchSettings:
     ca_certs: str | None = None
     alias: str = "products"
     timeout: float = 10.0
+    # "client": ShopRank fuses BM25 and k-NN itself (two requests; works on any cluster with
+    # the k-NN plugin); "pipeline": one hybrid query through a search pipeline, which
+    # needs the neural-search plugin.
+    fusion: str = "client"
+    shards: int | None = None  # None: as mappings/products.json says
+    replicas: int | None = None
 
 
 def opensearch() -> OpenSearchSettings:
@@ -114,4 +120,7 @@ def opensearch() -> OpenSearchSettings:
         ca_certs=_get("OPENSEARCH_CA_CERTS"),
         alias=_get("OPENSEARCH_ALIAS") or "products",
         timeout=_number("OPENSEARCH_TIMEOUT", 10.0, 0.1, 600.0),
+        fusion=_choice("OPENSEARCH_FUSION", ("client", "pipeline"), "client"),
+        shards=int(_number("OPENSEARCH_SHARDS", 0, 1, 1024)) if _get("OPENSEARCH_SHARDS") else None,
+        replicas=int(_number("OPENSEARCH_REPLICAS", 0, 0, 64)) if _get("OPENSEARCH_REPLICAS") else None,
     )

@@ -52,9 +52,13 @@ def test_index_creation_body() -> None:
     check(request_body_validator("indices", "indices.create"), body)
     vector = body["mappings"]["properties"]["embedding"]
     assert vector["type"] == "knn_vector" and vector["dimension"] == 384
-    assert vector["method"] == {"name": "hnsw", "space_type": "innerproduct", "engine": "faiss",
+    assert vector["method"] == {"name": "hnsw", "space_type": "innerproduct", "engine": "lucene",
                                 "parameters": {"m": 32, "ef_construction": 128}}
     assert body["settings"]["index"]["knn"] is True
+    sized = bodies.index_body(DEFINITION, {"name": "products-2"}, shards=2, replicas=1)
+    check(request_body_validator("indices", "indices.create"), sized)
+    assert (sized["settings"]["index"]["number_of_shards"], sized["settings"]["index"]["number_of_replicas"]) == (2, 1)
+    assert DEFINITION.body["settings"]["index"]["number_of_shards"] == 1  # the definition itself is untouched
     assert body["mappings"]["_meta"]["shoprank"]["manifest"]["encoder"]["variant"] == "int8"
 
 

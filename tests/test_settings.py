@@ -15,6 +15,9 @@ from indexer import settings
     ("SHOPRANK_FEATURE_LOG_RATE", "-1", settings.feature_log_rate, "must be between 0 and 1"),
     ("SHOPRANK_TRAINING_PRECISION", "fp8", settings.training_precision, "use one of auto, fp32, bf16"),
     ("OPENSEARCH_TIMEOUT", "0", settings.opensearch, "OPENSEARCH_TIMEOUT='0': must be between 0.1 and 600"),
+    ("OPENSEARCH_FUSION", "server", settings.opensearch, "OPENSEARCH_FUSION='server': use one of client, pipeline"),
+    ("OPENSEARCH_SHARDS", "0", settings.opensearch, "OPENSEARCH_SHARDS='0': must be between 1 and 1024"),
+    ("OPENSEARCH_REPLICAS", "one", settings.opensearch, "OPENSEARCH_REPLICAS='one': must be a number between 0 and 64"),
 ])
 def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str, reader, message: str) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OPENSEARCH_URL", "http://localhost:9200")
@@ -25,7 +28,8 @@ def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value:
 
 def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in ("SHOPRANK_BACKEND", "SHOPRANK_ENCODER", "SHOPRANK_WORKERS", "SHOPRANK_DATA", "SHOPRANK_MODELS",
-                 "OPENSEARCH_ALIAS", "OPENSEARCH_VERIFY_CERTS"):
+                 "OPENSEARCH_ALIAS", "OPENSEARCH_VERIFY_CERTS", "OPENSEARCH_FUSION", "OPENSEARCH_SHARDS",
+                 "OPENSEARCH_REPLICAS"):
         monkeypatch.delenv(name, raising=False)
     assert settings.backend_name() == "embedded" and settings.encoder_for_new_index() is None
     assert settings.workers() == 2 and settings.models_dir(tmp_path) == tmp_path / "models"
@@ -36,3 +40,7 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     cluster = settings.opensearch()
     assert (cluster.url, cluster.alias, cluster.verify_certs, cluster.timeout) == ("https://search:9200", "products",
                                                                                   False, 10.0)
+    assert (cluster.fusion, cluster.shards, cluster.replicas) == ("client", None, None)
+    monkeypatch.setenv("OPENSEARCH_SHARDS", "2")
+    monkeypatch.setenv("OPENSEARCH_REPLICAS", "1")
+    assert (settings.opensearch().shards, settings.opensearch().replicas) == (2, 1)

@@ -72,10 +72,9 @@ class _Guarded:
 class OpenSearchReader(_Guarded):
     """A view of whatever index the alias points to; OpenSearch does the swapping."""
 
-    capabilities = Capabilities(hybrid_search=True, local_catalog=False)
-
     def __init__(self, client: OpenSearch, definition: IndexDefinition, settings: OpenSearchSettings):
         super().__init__(client, definition, settings)
+        self.capabilities = Capabilities(hybrid_search=settings.fusion == "pipeline", local_catalog=False)
         aliased = self._call(client.indices.get_alias, name=self.alias)
         self.generation: str = sorted(aliased)[-1]
         meta = self._meta("manifest", "vocabulary_words")
@@ -245,13 +244,15 @@ class OpenSearchWriter(_Guarded):
     def publish(self, products: Sequence[Product], vectors: np.ndarray, manifest: dict[str, Any]) -> Published:
         if not products:
             raise GenerationError("refusing to publish an empty index: no valid products would remain")
-        self.ensure_pipelines()
+        if self.settings.fusion == "pipeline":
+            self.ensure_pipelines()
         self.cleanup()
         name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{int(time.time() * 1000) % 1000:03d}"
         manifest = {**manifest, "name": name, "documents": len(products)}
         vocabulary = term_counts(products, self.definition.search_fields)
         self._call(self.client.indices.create, index=name,
-                   body=bodies.index_body(self.definition, manifest, vocabulary))
+                   body=bodies.index_body(self.definition, manifest, vocabulary,
+                                          shards=self.settings.shards, replicas=self.settings.replicas))
         try:
             self._bulk(bodies.bulk_index_actions(name, self.definition, products, vectors))
             self._call(self.client.indices.refresh, index=name)

@@ -21,13 +21,19 @@ from indexer.store.base import Filters, price_ranges
 PIPELINE_FILES = {"weighted": "search-pipeline-weighted.json", "rrf": "search-pipeline-rrf.json"}
 
 
-def index_body(definition: IndexDefinition, manifest: dict[str, Any],
-               vocabulary: dict[str, int] | None = None) -> dict[str, Any]:
+def index_body(definition: IndexDefinition, manifest: dict[str, Any], vocabulary: dict[str, int] | None = None,
+               shards: int | None = None, replicas: int | None = None) -> dict[str, Any]:
     """The mapping file as it is, plus this generation's manifest and the catalog's word
     counts (query correction's dictionary, which a client cannot cheaply read back from
-    the index itself) in `_meta`."""
+    the index itself) in `_meta`; `shards`/`replicas` (a cluster's own sizing) replace the
+    file's."""
     body = copy.deepcopy(definition.body)
     body["mappings"]["_meta"]["shoprank"].update({"manifest": manifest, **vocabulary_meta(vocabulary or {})})
+    index = body.setdefault("settings", {}).setdefault("index", {})
+    if shards is not None:
+        index["number_of_shards"] = shards
+    if replicas is not None:
+        index["number_of_replicas"] = replicas
     return body
 
 
@@ -81,7 +87,7 @@ def _filtered(query: dict[str, Any], filters: Filters) -> dict[str, Any]:
 
 def knn_query(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters,
               post_filter: bool = False) -> dict[str, Any]:
-    """k-NN with the filters as a pre-filter (faiss engine: exact over small filtered sets),
+    """k-NN with the filters as a pre-filter (the engine searches exactly when few match),
     or, `post_filter`, applied to the k nearest of the whole index (a `bool` filter around it)."""
     spec: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
     clauses = filter_clauses(filters)
