@@ -47,13 +47,15 @@ def category_levels(path: str) -> list[str]:
     return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def price_ranges(edges: Sequence[float]) -> list[dict[str, float]]:
+def price_ranges(edges: Sequence[float]) -> list[dict[str, Any]]:
     """[25, 50] -> [{to: 25}, {from: 25, to: 50}, {from: 50}]: the price facet's buckets,
-    each `from` inclusive and `to` exclusive, as a range aggregation counts them."""
-    ranges: list[dict[str, float]] = [{"to": edges[0]}]
-    ranges += [{"from": lo, "to": hi} for lo, hi in itertools.pairwise(edges)]
-    ranges.append({"from": edges[-1]})
-    return ranges
+    each `from` inclusive and `to` exclusive, as a range aggregation counts them. Each is
+    keyed explicitly ("*-25", "25-50", "50-*"), so the facet value a shopper filters by is
+    the same on every engine (OpenSearch would write "25.0-50.0", tantivy "25-50")."""
+    bounds: list[tuple[float | None, float | None]] = [(None, edges[0]), *itertools.pairwise(edges), (edges[-1], None)]
+    return [{"key": f"{'*' if lo is None else f'{lo:g}'}-{'*' if hi is None else f'{hi:g}'}",
+             **({"from": lo} if lo is not None else {}), **({"to": hi} if hi is not None else {})}
+            for lo, hi in bounds]
 
 
 class BackendUnavailable(RuntimeError):
