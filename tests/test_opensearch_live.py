@@ -1,0 +1,155 @@
+"""The OpenSearch backend against a real cluster (OPENSEARCH_URL; `.ci/run` starts two
+nodes with `python -m indexer opensearch-dev start` and sizes the index at two shards and
+one replica): the same catalog on both backends gives the same totals and facets, close
+BM25, the same non-BM25 features, and a reindex under load fails no search."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.__main__ import EXIT_OK
+from indexer.__main__ import main as indexer_main
+from indexer.store.base import Filters
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("OPENSEARCH_URL"),
+    reason="OPENSEARCH_URL is not set: start a cluster with `python -m indexer opensearch-dev start`")
+
+# Each shard scores with its own term statistics: on the demo catalog over two shards
+# the per-field BM25 was 0.87-1.16 times ours (docs/opensearch.md).
+RELATIVE_BM25 = 0.25
+QUERIES = ("wireless speaker", "gray velvet sofa", "espresso machine", "running shoes", "desk lamp", "cordless drill")
+FILTERS = (Filters(), Filters(category="Electronics"), Filters(price_max=150, in_stock=True),
+           Filters(brands=("Sonora",)), Filters(attributes=(("color", ("black",)),)))
+
+
+@pytest.fixture(scope="module")
+def cluster_index(tmp_path_factory: pytest.TempPathFactory, demo_catalog: Path, demo_reader,  # type: ignore[no-untyped-def]
+                  shipped_encoder) -> Iterator[Path]:
+    """The demo catalog in the cluster, under an alias of this module's own (the embedded
+    fixtures it compares with are opened first, before the environment names OpenSearch)."""
+    from indexer.backends import open_backend
+
+    data_dir = tmp_path_factory.mktemp("opensearch-live")
+    alias = f"shoprank-live-{secrets.token_hex(4)}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPRANK_BACKEND", "opensearch")
+        env.setenv("OPENSEARCH_ALIAS", alias)
+        assert indexer_main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(data_dir), "-q"]) == EXIT_OK
+        yield data_dir
+        open_backend(data_dir).client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def cluster_reader(cluster_index: Path):  # type: ignore[no-untyped-def]
+    from indexer.backends import open_backend
+
+    return open_backend(cluster_index).reader()
+
+
+def test_the_index_is_spread_as_configured(cluster_reader) -> None:  # type: ignore[no-untyped-def]
+    shards = cluster_reader.client.cat.shards(index=cluster_reader.generation, format="json")
+    primaries = [s for s in shards if s["prirep"] == "p"]
+    wanted_shards = int(os.environ.get("OPENSEARCH_SHARDS") or 1)
+    wanted_replicas = int(os.environ.get("OPENSEARCH_REPLICAS") or 0)
+    assert len(primaries) == wanted_shards and len(shards) == wanted_shards * (1 + wanted_replicas)
+    assert all(s["state"] == "STARTED" for s in shards)
+    if wanted_replicas:
+        assert len({s["node"] for s in shards}) >= 2  # a replica never shares its primary's node
+
+
+def test_totals_and_facets_equal_the_embedded_backend(cluster_reader, demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
+    """The matching set is the text matches plus the vector candidates, on both backends."""
+    matching = 0
+    for query in QUERIES:
+        vector_candidates = [h.id for h in demo_reader.knn(shipped_encoder.encode_query(query), 30, Filters())]
+        for filters in FILTERS:
+            for ids in ([], vector_candidates):
+                local = demo_reader.match_summary(query, ids, filters)
+                remote = cluster_reader.match_summary(query, ids, filters)
+                assert remote.total == local.total, (query, filters, len(ids))
+                matching += local.total > 0
+                for facet, buckets in local.facets.items():
+                    assert ({(b.value, b.count) for b in remote.facets[facet]}
+                            == {(b.value, b.count) for b in buckets}), (query, filters, facet)
+    assert matching >= len(QUERIES) * len(FILTERS)  # most searches match something: not a comparison of empties
+
+
+def test_bm25_ranks_close_to_the_embedded_backend(cluster_reader, demo_reader) -> None:  # type: ignore[no-untyped-def]
+    """The same documents match; the order differs only where scores are close: each
+    shard scores with its own term statistics (two shards here), which
+    `dfs_query_then_fetch` would make global at the cost of a round trip."""
+    for query in QUERIES:
+        local = demo_reader.bm25(query, 50, Filters())
+        remote = cluster_reader.bm25(query, 50, Filters())
+        assert {h.id for h in remote} == {h.id for h in local} or len(local) == 50, query
+        top_local, top_remote = [h.id for h in local[:10]], [h.id for h in remote[:10]]
+        assert len(set(top_local) & set(top_remote)) >= 0.7 * len(top_local), (query, top_local, top_remote)
+
+
+def test_features_from_the_cluster_match_the_embedded_ones(cluster_reader, demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
+    """Every feature but BM25 is computed identically from the cluster's documents; the
+    per-field BM25 (named queries with scores) is the cluster's own and close to ours."""
+    from ranker.features.compute import CandidateRanks
+    from ranker.features.names import FEATURE_NAMES
+    from ranker.features.sources import feature_source, features_for
+
+    for query in ("3/4 in. cordless drill 20v", "gray velvet sofa"):
+        vector = shipped_encoder.encode_query(query)
+        ids = [h.id for h in demo_reader.knn(vector, 40, Filters())]
+        ranks = np.arange(1, len(ids) + 1, dtype=np.float64)
+        candidates = CandidateRanks(ids, ranks, ranks, ranks)
+        local, _ = features_for(feature_source(demo_reader), query, vector, candidates)
+        remote, _ = features_for(feature_source(cluster_reader), query, vector, candidates)
+        bm25 = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("bm25_")]
+        others = [i for i in range(len(FEATURE_NAMES)) if i not in bm25]
+        np.testing.assert_allclose(remote[:, others], local[:, others], atol=1e-5)
+        for column in bm25:
+            name = FEATURE_NAMES[column]
+            assert np.array_equal(local[:, column] > 0, remote[:, column] > 0), (query, name)  # same matches
+            matched = local[:, column] > 0
+            ratio = remote[matched, column] / local[matched, column]
+            assert np.all(np.abs(ratio - 1) < RELATIVE_BM25), (query, name, ratio)
+
+
+def test_a_reindex_under_searches_fails_none(cluster_index: Path, demo_catalog: Path, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
+    from indexer.backends import open_backend
+    from ranker.pipeline import SearchPipeline
+    from ranker.request import SearchRequest
+
+    backend = open_backend(cluster_index)
+    before = backend.reader().generation
+    failures: list[BaseException] = []
+    searched = [0]
+    generations: set[str] = set()
+    stop = threading.Event()
+
+    def search_all_the_time() -> None:
+        while not stop.is_set():
+            try:
+                reader = backend.reader()
+                response = SearchPipeline(reader, shipped_encoder).search(SearchRequest("wireless speaker", k=10))
+                assert response.results and response.total > 0
+                generations.add(reader.generation)
+                searched[0] += 1
+            except BaseException as exc:  # every failure counts
+                failures.append(exc)
+
+    worker = threading.Thread(target=search_all_the_time)
+    worker.start()
+    try:
+        assert indexer_main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(cluster_index),
+                             "-q"]) == EXIT_OK
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    after = backend.reader().generation
+    assert after != before and failures == [] and searched[0] > 0
+    assert before in generations  # searches ran on the old index while the new one was loading
