@@ -143,7 +143,9 @@ def ensure_indexed(backend: Backend, catalog: Path, encoder: str | None = None, 
     encoder variant when one is asked); True when it indexed."""
     try:
         manifest = backend.reader().manifest
-        if manifest.get("source") == str(catalog) and (encoder is None or manifest["encoder"]["variant"] == encoder):
+        source = manifest.get("source")  # as the reindex was given it: relative or absolute
+        same_file = source is not None and Path(source).resolve() == catalog.resolve()
+        if same_file and (encoder is None or manifest["encoder"]["variant"] == encoder):
             return False
     except GenerationError:
         pass

@@ -160,3 +160,18 @@ def test_verification_accepts_duplicate_and_wordless_titles(tmp_path: Path, mode
     catalog.write_text("\n".join(rows) + "\n")
     assert run("reindex", "--catalog", str(catalog), "--data-dir", str(tmp_path / "data")) == EXIT_OK
     assert reader(tmp_path / "data").document_count == 62
+
+
+def test_ensure_indexed_knows_its_catalog_however_the_path_is_written(fresh_index: Path, demo_catalog: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benches index once: a catalog given relative to the working directory is the
+    one the index was built from by its absolute path (and the other way round)."""
+    from indexer.backends import open_backend
+    from indexer.publish import ensure_indexed
+
+    backend = open_backend(fresh_index)
+    generation = backend.reader().generation
+    monkeypatch.chdir(demo_catalog.parent)
+    assert ensure_indexed(backend, Path(demo_catalog.name), progress=False) is False
+    assert ensure_indexed(backend, Path("..") / demo_catalog.parent.name / demo_catalog.name, progress=False) is False
+    assert backend.reader().generation == generation
