@@ -85,16 +85,18 @@ def test_totals_and_facets_equal_the_embedded_backend(cluster_reader, demo_reade
 def test_bm25_ranks_close_to_the_embedded_backend(cluster_reader, demo_reader) -> None:  # type: ignore[no-untyped-def]
     """The same documents match; the order differs only where scores are close: each
     shard scores with its own term statistics (two shards here), which
-    `dfs_query_then_fetch` would make global at the cost of a round trip."""
+    `dfs_query_then_fetch` would make global at the cost of a round trip. The demo
+    catalog's generated titles tie often, and ties break by segment order, so the test
+    asks of every product in OpenSearch's top 10 that our own BM25 scores it close to our
+    10th best, not that the two lists agree rank by rank."""
     for query in QUERIES:
-        local = demo_reader.bm25(query, 50, Filters())
-        remote = cluster_reader.bm25(query, 50, Filters())
-        assert {h.id for h in remote} == {h.id for h in local} or len(local) == 50, query
-        top_local, top_remote = [h.id for h in local[:10]], [h.id for h in remote[:10]]
-        # The demo catalog's generated titles tie often, so ties reorder; no product jumps far.
-        assert len(set(top_local) & set(top_remote)) >= 0.5 * len(top_local), (query, top_local, top_remote)
-        local_rank = {h.id: rank for rank, h in enumerate(local)}
-        assert all(local_rank.get(i, len(local)) < 30 for i in top_remote), (query, top_local, top_remote)
+        local = demo_reader.bm25(query, 1000, Filters())
+        remote = cluster_reader.bm25(query, 1000, Filters())
+        assert {h.id for h in remote} == {h.id for h in local}, query
+        ours = {h.id: h.score for h in local}
+        tenth = local[min(9, len(local) - 1)].score
+        assert all(ours[h.id] >= (1 - RELATIVE_BM25) * tenth for h in remote[:10]), (
+            query, [(h.id, ours[h.id]) for h in remote[:10]], tenth)
 
 
 def test_features_from_the_cluster_match_the_embedded_ones(cluster_reader, demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
