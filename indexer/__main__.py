@@ -14,7 +14,7 @@ from pathlib import Path
 from indexer import opensearch_dev, publish, settings
 from indexer.backends import Backend, open_backend
 from indexer.catalog import CatalogError, CatalogReport, parse_mapping_overrides, read_catalog
-from indexer.cli import add_common_arguments, configure_logging
+from indexer.cli import add_common_arguments, configure_logging, positive_int
 from indexer.demo_catalog import write_demo_catalog
 from indexer.mapping import MappingError
 from indexer.model_export import export_models
@@ -57,7 +57,7 @@ def cmd_reindex(args: argparse.Namespace, backend: Backend) -> int:
     if report is None:
         return status
     summary = publish.reindex(backend, report.products, publish.choose_encoder(args.encoder, backend),
-                              str(args.catalog), progress=not args.quiet)
+                              str(args.catalog.resolve()), progress=not args.quiet)
     _summary("reindexed", report, summary)
     return status
 
@@ -159,11 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("opensearch-dev", help=help, description=help)
     p.add_argument("action", choices=("start", "stop"))
     p.add_argument("--dir", type=Path, help="its files: jars, config, data, log (default ./.cache/opensearch-dev)")
-    p.add_argument("--nodes", type=int, default=2, help="nodes in the cluster (default 2)")
+    p.add_argument("--nodes", type=positive_int, default=2, help="nodes in the cluster (default 2)")
     p.add_argument("--heap", default="1g", help="JVM heap for all nodes together (default 1g)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for a healthy cluster")
-    p.add_argument("--fresh", action="store_true", help="start with no indices (delete the cluster's data)")
-    p.set_defaults(func=None)
+    p.add_argument("--fresh", action="store_true",
+                   help="start with no indices: stop a running cluster of --dir and delete its data")
     return parser
 
 

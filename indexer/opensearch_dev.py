@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -137,16 +136,18 @@ def running(directory: Path) -> DevCluster | None:
 
 
 def start(directory: Path, nodes: int = 2, heap: str = "1g", timeout: float = 300.0, fresh: bool = False) -> DevCluster:
-    """Start `nodes` nodes (or return the cluster already running from `directory`)."""
+    """Start `nodes` nodes (or return the healthy cluster already running from
+    `directory`, unless `fresh`: then it is stopped and its data deleted)."""
     if nodes < 1:
         raise DevClusterError(f"--nodes {nodes}: a cluster needs at least one node")
     current = running(directory)
-    if current is not None and _health(current.url, current.nodes):
+    if current is not None and not fresh and _health(current.url, current.nodes):
         return current
-    if current is not None:
+    if current is not None:  # unhealthy, or asked to start afresh
         stop(directory)
     lib = resolve_libraries(directory.parent / "opensearch-libs")
-    java = settings.java_home() / "bin" / "java" if settings.java_home() else shutil.which("java")
+    jdk = settings.java_home()
+    java = jdk / "bin" / "java" if jdk else shutil.which("java")
     if not java or not Path(java).exists():
         raise DevClusterError("no Java: install a JDK 17 or newer, or set JAVA_HOME")
     if fresh:

@@ -143,7 +143,7 @@ def ensure_indexed(backend: Backend, catalog: Path, encoder: str | None = None, 
     encoder variant when one is asked); True when it indexed."""
     try:
         manifest = backend.reader().manifest
-        source = manifest.get("source")  # as the reindex was given it: relative or absolute
+        source = manifest.get("source")  # absolute since reindex records it so; older ones may be relative
         same_file = source is not None and Path(source).resolve() == catalog.resolve()
         if same_file and (encoder is None or manifest["encoder"]["variant"] == encoder):
             return False
@@ -153,7 +153,7 @@ def ensure_indexed(backend: Backend, catalog: Path, encoder: str | None = None, 
 
     report = read_catalog(catalog)
     log.warning("event=indexing catalog=%s products=%d", catalog, len(report.products))
-    reindex(backend, report.products, choose_encoder(encoder, backend), str(catalog), progress)
+    reindex(backend, report.products, choose_encoder(encoder, backend), str(catalog.resolve()), progress)
     return True
 
 

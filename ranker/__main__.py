@@ -25,7 +25,7 @@ from pathlib import Path
 
 from indexer import settings
 from indexer.backends import open_backend
-from indexer.cli import add_common_arguments, configure_logging
+from indexer.cli import add_common_arguments, configure_logging, positive_int
 from indexer.store.base import BackendUnavailable, GenerationError
 from ranker.evaluate import evaluate_search, http_search, known_judgments, pipeline_search, read_judgments, score_runs
 from ranker.fusion import FusionConfig
@@ -38,17 +38,6 @@ DEPTH = 100
 RRF_KS = (5, 10, 20, 40, 60, 100)
 RRF_WEIGHTS = (0.6, 0.7, 0.8)
 WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-
-
-def positive_int(value: str) -> int:
-    """An argparse type: a count of at least 1, or argparse's own usage error."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return number
 
 
 def settings_path(data_dir: Path) -> Path:

@@ -24,16 +24,43 @@ def test_a_cluster_whose_process_is_gone_is_not_running(tmp_path: Path) -> None:
     assert opensearch_dev.stop(tmp_path) is False and not (tmp_path / "cluster.json").exists()
 
 
-@pytest.mark.parametrize(("arguments", "problem"), [
-    (["--nodes", "0"], "--nodes 0: a cluster needs at least one node"),
-    ([], "Maven (mvn) is not on PATH"),
-])
-def test_start_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arguments: list[str],
-                                        problem: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_start_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no mvn, no java
-    assert main(["opensearch-dev", "start", "--dir", str(tmp_path / "dev"), *arguments]) == EXIT_FAILED
+    assert main(["opensearch-dev", "start", "--dir", str(tmp_path / "dev")]) == EXIT_FAILED
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and problem in err and "Traceback" not in err
+    assert err.startswith("error: ") and "Maven (mvn) is not on PATH" in err and "Traceback" not in err
+
+
+def test_a_cluster_needs_a_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["opensearch-dev", "start", "--dir", str(tmp_path), "--nodes", "0"])
+    assert exit_.value.code == 2 and "argument --nodes: 0 must be at least 1" in capsys.readouterr().err
+    with pytest.raises(opensearch_dev.DevClusterError, match="a cluster needs at least one node"):
+        opensearch_dev.start(tmp_path, nodes=0)
+
+
+@pytest.mark.parametrize(("fresh", "stopped"), [(False, False), (True, True)])
+def test_a_healthy_cluster_is_reused_unless_fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  fresh: bool, stopped: bool) -> None:
+    """`--fresh` promises no indices: a healthy cluster already running from the
+    directory is stopped first, not handed back with its data."""
+    live = opensearch_dev.DevCluster(tmp_path, "http://127.0.0.1:9201", 12345, 2)
+    calls: list[Path] = []
+    monkeypatch.setattr(opensearch_dev, "running", lambda directory: live)
+    monkeypatch.setattr(opensearch_dev, "_health", lambda url, nodes: {"status": "green"})
+    monkeypatch.setattr(opensearch_dev, "stop", lambda directory: calls.append(directory) or True)
+
+    def no_maven(cache: Path) -> Path:
+        raise opensearch_dev.DevClusterError("stop here: the test does not start Java")
+
+    monkeypatch.setattr(opensearch_dev, "resolve_libraries", no_maven)
+    if fresh:
+        with pytest.raises(opensearch_dev.DevClusterError, match="stop here"):
+            opensearch_dev.start(tmp_path, fresh=True)
+    else:
+        assert opensearch_dev.start(tmp_path) is live
+    assert (calls == [tmp_path]) is stopped
 
 
 def test_the_nodes_bootstrap_from_the_first_and_stay_on_loopback() -> None:
