@@ -55,12 +55,13 @@ def cluster_reader(cluster_index: Path):  # type: ignore[no-untyped-def]
 
 
 def test_the_index_is_spread_as_configured(cluster_reader) -> None:  # type: ignore[no-untyped-def]
+    """The reindex switched only once every copy was started (the writer waits for them)."""
     shards = cluster_reader.client.cat.shards(index=cluster_reader.generation, format="json")
     primaries = [s for s in shards if s["prirep"] == "p"]
     wanted_shards = int(os.environ.get("OPENSEARCH_SHARDS") or 1)
     wanted_replicas = int(os.environ.get("OPENSEARCH_REPLICAS") or 0)
     assert len(primaries) == wanted_shards and len(shards) == wanted_shards * (1 + wanted_replicas)
-    assert all(s["state"] == "STARTED" for s in shards)
+    assert all(s["state"] == "STARTED" for s in shards), [(s["shard"], s["prirep"], s["state"]) for s in shards]
     if wanted_replicas:
         assert len({s["node"] for s in shards}) >= 2  # a replica never shares its primary's node
 

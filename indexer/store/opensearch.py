@@ -49,6 +49,10 @@ from indexer.writer_lock import writer_lock
 
 log = logging.getLogger(__name__)
 KEEP_INDICES = 2  # the serving one and the one to roll back to
+# A new index is switched to once its replicas are copied, so it serves with the
+# redundancy it was configured for; a cluster with too few nodes for them never gets
+# there, and the switch goes ahead (with a warning) after this long.
+REPLICA_WAIT_SECONDS = 60
 PIPELINES = {"weighted": "shoprank-weighted", "rrf": "shoprank-rrf"}
 
 
@@ -265,10 +269,20 @@ class OpenSearchWriter(_Guarded):
             except TransportError:
                 log.warning("event=cleanup_failed index=%s", name)
             raise
+        self._await_replicas(name)
         old = self._aliased()
         self._call(self.client.indices.update_aliases, body=bodies.alias_actions(self.alias, name, old, verified=True))
         self._prune(keep={name, *old[-1:]})
         return Published(name, len(products))
+
+    def _await_replicas(self, name: str) -> None:
+        # opensearch-py reads a `timeout` parameter as its own socket timeout unless
+        # `request_timeout` is given, so both are: the cluster's wait, and the socket's.
+        health = self._call(self.client.cluster.health, index=name, wait_for_status="green",
+                            timeout=f"{REPLICA_WAIT_SECONDS}s", request_timeout=REPLICA_WAIT_SECONDS + 30)
+        if health.get("timed_out") or health.get("status") != "green":
+            log.warning("event=replicas_unassigned index=%s status=%s unassigned=%s", name,
+                        health.get("status"), health.get("unassigned_shards"))
 
     def _prune(self, keep: set[str]) -> None:
         indices = self._indices()
