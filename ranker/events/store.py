@@ -1,0 +1,253 @@
+"""The event log in SQLite: durable before it is acknowledged, each event stored once.
+
+One file under the data directory, in WAL mode, shared by every server worker (readers
+never wait for the writer). A batch is one transaction: `add` returns only once the
+batch is committed, so an acknowledged event survives the server being killed. An event
+whose key is already stored is a duplicate and is counted, not stored again.
+
+`secure_delete` is on, so an erased shopper's rows are overwritten in the file, not
+merely unlinked from its pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, ProductFacts, Profile, dump_profile, load_profile
+from ranker.events.schema import IMPRESSION, Event
+
+FactsOf = Callable[[Sequence[str]], dict[str, ProductFacts]]  # product ids -> what the index knows of them
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    key TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    ts REAL NOT NULL,
+    shopper TEXT NOT NULL,
+    user_id TEXT,
+    session_id TEXT,
+    client_id TEXT,
+    query_id TEXT,
+    object_id TEXT,
+    position INTEGER,
+    document TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_shopper ON events (shopper);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+CREATE INDEX IF NOT EXISTS events_session ON events (session_id);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS searches (
+    query_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    shopper TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    query TEXT NOT NULL,
+    shown TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS searches_shopper ON searches (shopper);
+CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
+CREATE TABLE IF NOT EXISTS profiles (
+    shopper TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    embedding BLOB
+) WITHOUT ROWID;
+"""
+SYNC_MODES = ("full", "normal")
+
+
+@dataclass(frozen=True)
+class Added:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a search showed, as the server recorded it."""
+
+    query_id: str
+    timestamp: float
+    user_id: str | None
+    session_id: str | None
+    query: str
+    shown: list[str]  # product ids, first shown first (position = index + 1)
+
+
+class EventStore:
+    def __init__(self, path: Path, sync: str = "full", half_life_days: float = DEFAULT_HALF_LIFE_DAYS):
+        """`sync`: full (each commit is on disk before it returns: survives a power cut)
+        or normal (in the operating system's hands: survives the process being killed)."""
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
+        self.path = path
+        self.sync = sync
+        self.half_life_days = half_life_days
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """One connection per process: a connection must not cross a fork (server workers)."""
+        if self._connection is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
+            connection.execute("PRAGMA secure_delete=ON")
+            connection.executescript(SCHEMA)
+            self._connection, self._pid = connection, os.getpid()
+        return self._connection
+
+    def add(self, events: Sequence[Event], facts_of: FactsOf | None = None) -> Added:
+        """Store the events not stored before and update their shoppers' profiles, in
+        one transaction: an acknowledged event is in the profile too, and a duplicate
+        never counts twice. `facts_of`: the products' brand, category, … (None: events
+        are only stored)."""
+        db = self.db
+        new: list[Event] = []
+        with _transaction(db):
+            for e in events:
+                cursor = db.execute("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
+                    e.key, e.action, e.timestamp, e.shopper, e.user_id, e.session_id, e.client_id, e.query_id,
+                    e.object_id, e.position, json.dumps(e.document, separators=(",", ":"))))
+                if cursor.rowcount:
+                    new.append(e)
+            if facts_of is not None and new:
+                self._update_profiles(new, facts_of)
+        return Added(len(new), len(events) - len(new))
+
+    def _update_profiles(self, events: list[Event], facts_of: FactsOf) -> None:
+        facts = facts_of(sorted({e.object_id for e in events if e.object_id and e.action != IMPRESSION}))
+        profiles: dict[str, Profile] = {}
+        for e in events:
+            if e.action == IMPRESSION:
+                continue  # shown is not chosen: impressions are for training, not taste
+            if e.user_id and e.session_id and e.session_id not in profiles:
+                session = self._stored_profile(e.session_id)  # the session logs in: its tastes join the user's
+                if session is not None:
+                    profile = profiles.get(e.user_id) or self._stored_profile(e.user_id) or self._new_profile()
+                    profile.merge(session)
+                    profiles[e.user_id] = profile
+                    self.db.execute("DELETE FROM profiles WHERE shopper = ?", (e.session_id,))
+            shopper = e.shopper
+            if shopper not in profiles:
+                profiles[shopper] = self._stored_profile(shopper) or self._new_profile()
+            profiles[shopper].add(e.action, e.timestamp, e.object_id or "", facts.get(e.object_id or ""))
+        for shopper, profile in profiles.items():
+            state, embedding = dump_profile(profile)
+            self.db.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?)", (shopper, state, embedding))
+
+    def _new_profile(self) -> Profile:
+        return Profile(half_life_days=self.half_life_days)
+
+    def _stored_profile(self, shopper: str) -> Profile | None:
+        row = self.db.execute("SELECT state, embedding FROM profiles WHERE shopper = ?", (shopper,)).fetchone()
+        return None if row is None else load_profile(row[0], row[1])
+
+    def profile(self, user_id: str | None, session_id: str | None = None) -> Profile | None:
+        """The profile a search uses: the user's; for a session alone, the user it logged
+        in as (if it did), else the session's own."""
+        if user_id is None and session_id is not None:
+            linked = self.db.execute("SELECT user_id FROM events WHERE session_id = ? AND user_id IS NOT NULL "
+                                     "LIMIT 1", (session_id,)).fetchone()
+            user_id = linked[0] if linked else None
+        shopper = user_id or session_id
+        return None if shopper is None else self._stored_profile(shopper)
+
+    def record_search(self, search: Search) -> None:
+        """The search and one impression per product shown, keyed as a client's copy of
+        the same impression would be (so that copy is a duplicate)."""
+        shopper = search.user_id or search.session_id
+        impressions = []
+        for position, product in enumerate(search.shown, start=1):
+            document = {"action_name": IMPRESSION, "query_id": search.query_id, "user_id": search.user_id,
+                        "session_id": search.session_id, "timestamp": _iso(search.timestamp),
+                        "event_attributes": {"object": {"object_id": product}, "position": {"ordinal": position}}}
+            impressions.append((f"impression:{search.query_id}:{product}", IMPRESSION, search.timestamp,
+                                shopper or "", search.user_id, search.session_id, None, search.query_id, product,
+                                position, json.dumps(document, separators=(",", ":"))))
+        db = self.db
+        with _transaction(db):
+            db.execute("INSERT OR IGNORE INTO searches VALUES (?,?,?,?,?,?,?)",
+                       (search.query_id, search.timestamp, shopper, search.user_id, search.session_id,
+                        search.query, json.dumps(search.shown)))
+            db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", impressions)
+
+    def linked_sessions(self, user_id: str) -> list[str]:
+        """Sessions that events tie to this user (an event that carried both ids)."""
+        found = self.db.execute("SELECT DISTINCT session_id FROM events WHERE user_id = ? AND session_id IS NOT NULL",
+                                (user_id,))
+        return [row[0] for row in found]
+
+    def erase(self, shopper_id: str) -> int:
+        """Every event and search of this shopper (a user id or a session id), and of the
+        sessions linked to it. Returns the rows deleted."""
+        db = self.db
+        with _transaction(db):
+            ids = [shopper_id, *self.linked_sessions(shopper_id)]
+            marks = ",".join("?" * len(ids))
+            before = db.total_changes
+            for table in ("events", "searches"):
+                db.execute(f"DELETE FROM {table} WHERE shopper IN ({marks}) OR user_id IN ({marks}) "
+                           f"OR session_id IN ({marks})", ids * 3)
+            db.execute(f"DELETE FROM profiles WHERE shopper IN ({marks})", ids)
+            deleted = db.total_changes - before
+        # The write-ahead log still holds the pages as they were before the delete: copy
+        # the new pages into the file and empty the log, so no old copy stays on disk.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def delete_before(self, cutoff: float) -> int:
+        """Retention: every event and search older than `cutoff` (seconds since the epoch)."""
+        db = self.db
+        with _transaction(db):
+            before = db.total_changes
+            db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
+            db.execute("DELETE FROM searches WHERE ts < ?", (cutoff,))
+            return db.total_changes - before
+
+    def events(self, since: float = 0.0) -> Iterator[Event]:
+        """Every stored event from `since`, in time order (ties in arrival order)."""
+        from ranker.events.schema import Event as EventType
+
+        for row in self.db.execute("SELECT key, action, ts, user_id, session_id, client_id, query_id, object_id, "
+                                   "position, document FROM events WHERE ts >= ? ORDER BY ts", (since,)):
+            yield EventType(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], json.loads(row[9]))
+
+    def searches(self, since: float = 0.0) -> Iterator[Search]:
+        for row in self.db.execute("SELECT query_id, ts, user_id, session_id, query, shown FROM searches "
+                                   "WHERE ts >= ? ORDER BY ts", (since,)):
+            yield Search(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def close(self) -> None:
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.close()
+        self._connection = None
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): the write lock is taken at the start,
+    so two workers never deadlock upgrading a read to a write."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp * 1000) % 1000:03d}Z"

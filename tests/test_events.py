@@ -1,0 +1,199 @@
+"""Shopper events: the UBI format and the shorthand in, every bad field named, each event
+stored once, erased completely, and an acknowledged batch surviving kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ranker.events.schema import EventError, parse_event
+from ranker.events.store import EventStore, Search
+
+ROOT = Path(__file__).resolve().parents[1]
+UBI_SAMPLE = ROOT.parent / "shared" / "data" / "ubi-sample" / "ubi_queries_events.ndjson"
+
+
+def ubi_events() -> list[dict]:
+    if not UBI_SAMPLE.exists():
+        pytest.skip("the UBI sample is not here (../shared/data/ubi-sample)")
+    lines = [json.loads(line) for line in UBI_SAMPLE.read_text().splitlines() if line.strip()]
+    return [doc for meta, doc in zip(lines[::2], lines[1::2], strict=True) if meta["index"]["_index"] == "ubi_events"]
+
+
+def test_the_ubi_sample_reads_as_events() -> None:
+    """The generator writes 0-based ordinals; ShopRank's positions are 1-based, so the
+    sample's are shifted once here, as a client converting its positions would."""
+    docs = ubi_events()
+    events = []
+    for doc in docs:
+        position = (doc.get("event_attributes") or {}).get("position")
+        if position and position.get("ordinal") is not None:
+            position["ordinal"] += 1
+        events.append(parse_event(doc))
+    assert len(events) == len(docs)
+    clicks = [e for e in events if e.action == "click"]
+    assert clicks and all(e.object_id and e.session_id for e in clicks)
+    assert {e.action for e in events} >= {"impression", "click", "add_to_cart", "purchase"}
+
+
+def test_the_shorthand_is_the_same_event() -> None:
+    flat = parse_event({"action_name": "click", "user_id": "u1", "object_id": "SR-1", "position": 3,
+                        "query_id": "q1", "timestamp": "2026-12-02T10:00:00Z"})
+    ubi = parse_event({"action_name": "click", "user_id": "u1", "query_id": "q1", "timestamp": "2026-12-02T10:00:00Z",
+                       "event_attributes": {"object": {"object_id": "SR-1"}, "position": {"ordinal": 3}}})
+    assert (flat.key, flat.object_id, flat.position, flat.timestamp) == (ubi.key, ubi.object_id, ubi.position,
+                                                                         ubi.timestamp)
+    assert flat.shopper == "u1"
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ([], "event"),
+    ({"user_id": "u"}, "action_name"),
+    ({"action_name": "click", "object_id": "p"}, "user_id"),
+    ({"action_name": "click", "user_id": "u"}, "event_attributes.object.object_id"),
+    ({"action_name": "click", "user_id": "u", "object_id": 7}, "object_id"),
+    ({"action_name": "click", "user_id": "u", "object_id": "p", "position": 0}, "position"),
+    ({"action_name": "click", "user_id": "u", "object_id": "p", "position": True}, "position"),
+    ({"action_name": "click", "user_id": "u", "object_id": "p", "event_attributes": {"position": {"ordinal": "2"}}},
+     "event_attributes.position.ordinal"),
+    ({"action_name": "click", "user_id": "u", "object_id": "p", "timestamp": "yesterday"}, "timestamp"),
+    ({"action_name": "click", "user_id": "u\n", "object_id": "p"}, "user_id"),
+    ({"action_name": "click", "session_id": "x" * 129, "object_id": "p"}, "session_id"),
+    ({"action_name": "click", "user_id": "u", "event_attributes": "p"}, "event_attributes"),
+])
+def test_a_bad_event_names_its_field(raw: object, field: str) -> None:
+    with pytest.raises(EventError) as caught:
+        parse_event(raw)
+    assert caught.value.field == field
+
+
+def test_other_actions_need_no_product() -> None:
+    assert parse_event({"action_name": "page_exit", "session_id": "s"}).object_id is None
+
+
+def click(**extra: object) -> dict:
+    return {"action_name": "click", "user_id": "u1", "object_id": "SR-1", "timestamp": "2026-12-02T10:00:00Z",
+            **extra}
+
+
+def test_each_event_is_stored_once(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    first = store.add([parse_event(click()), parse_event(click(event_id="e1")), parse_event(click(object_id="SR-2"))])
+    assert (first.accepted, first.duplicates) == (3, 0)
+    again = store.add([parse_event(click()), parse_event(click(event_id="e1", object_id="SR-9"))])
+    assert (again.accepted, again.duplicates) == (0, 2)  # same content; same event_id whatever the content
+    later = store.add([parse_event(click(timestamp="2026-12-02T10:00:01Z"))])
+    assert later.accepted == 1 and store.count() == 4
+
+
+def test_an_impression_the_server_recorded_is_a_duplicate(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    store.record_search(Search("q1", time.time(), "u1", None, "oak table", ["SR-1", "SR-2"]))
+    sent = store.add([parse_event({"action_name": "impression", "user_id": "u1", "query_id": "q1",
+                                   "object_id": "SR-2", "event_id": "client-made", "position": 2}),
+                      parse_event({"action_name": "impression", "user_id": "u1", "query_id": "q1",
+                                   "object_id": "SR-7", "position": 3})])
+    assert (sent.accepted, sent.duplicates) == (1, 1)
+    shown = [e for e in store.events() if e.action == "impression"]
+    assert sorted((e.object_id, e.position) for e in shown) == [("SR-1", 1), ("SR-2", 2), ("SR-7", 3)]
+    assert [s.shown for s in store.searches()] == [["SR-1", "SR-2"]]
+
+
+def test_erase_leaves_nothing_of_the_shopper_or_their_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = EventStore(path)
+    store.add([parse_event({"action_name": "click", "session_id": "s-before-login", "object_id": "SR-1"}),
+               parse_event({"action_name": "click", "session_id": "s-before-login", "user_id": "alice",
+                            "object_id": "SR-2"}),
+               parse_event({"action_name": "purchase", "user_id": "alice", "object_id": "SR-3"}),
+               parse_event({"action_name": "click", "user_id": "bob", "object_id": "SR-1"})])
+    store.record_search(Search("q-alice", time.time(), "alice", None, "sofa", ["SR-1"]))
+    store.record_search(Search("q-session", time.time(), None, "s-before-login", "lamp", ["SR-4"]))
+    assert store.erase("alice") > 0
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("events.sqlite")]
+    assert b"s-before-login" not in b"".join(p.read_bytes() for p in files)  # no copy left in any page or log
+    store.close()
+    raw = sqlite3.connect(path)
+    rows = [" ".join(map(str, r)) for t in ("events", "searches") for r in raw.execute(f"SELECT * FROM {t}")]
+    assert rows and all("alice" not in r and "s-before-login" not in r for r in rows)
+    assert any("bob" in r for r in rows)
+    raw.close()
+
+
+def test_retention_deletes_old_events(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    store.add([parse_event(click(timestamp="2025-01-01T00:00:00Z")), parse_event(click())])
+    assert store.delete_before(time.time() - 86400 * 365) == 1
+    assert [e.timestamp for e in store.events()] == [parse_event(click()).timestamp]
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from ranker.events.schema import parse_event
+from ranker.events.store import EventStore
+store = EventStore(Path(sys.argv[1]))
+added = store.add([parse_event({"action_name": "click", "user_id": f"u{i}", "object_id": "SR-1"}) for i in range(100)])
+print(added.accepted, flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_acknowledged_batch_survives_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "100"  # acknowledged
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=10)
+    assert EventStore(path).count() == 100
+
+
+def test_ubi_clients_ids_and_epoch_milliseconds_are_read() -> None:
+    event = parse_event({"action_name": "click", "client_id": "browser-1", "object_id": "p",
+                         "timestamp": 1717527762025})
+    assert (event.shopper, event.client_id, event.timestamp) == ("browser-1", "browser-1", 1717527762.025)
+    nested = parse_event({"action_name": "click", "client_id": "b", "object_id": "p",
+                          "event_attributes": {"session_id": "s-9"}})
+    assert nested.shopper == "s-9"
+
+
+def facts(ids):  # type: ignore[no-untyped-def]
+    from ranker.events.profile import ProductFacts
+
+    known = {"SR-1": ProductFacts("Acme", "Furniture > Tables", {"material": "oak"}, 120.0, None),
+             "SR-2": ProductFacts("Steelco", "Furniture > Chairs", {}, 40.0, None)}
+    return {i: known[i] for i in ids if i in known}
+
+
+def test_an_event_is_in_the_profile_once_it_is_acknowledged(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    store.add([parse_event(click()), parse_event(click(action_name="purchase", object_id="SR-2"))], facts)
+    store.add([parse_event(click())], facts)  # a duplicate: the profile does not count it again
+    store.add([parse_event(click(action_name="impression", query_id="q", object_id="SR-2"))], facts)
+    profile = EventStore(tmp_path / "events.sqlite").profile("u1")  # another process's view
+    assert profile is not None
+    assert profile.counts == {"click": 1, "purchase": 1}  # impressions say nothing of taste
+    assert profile.shares(profile.brands) == pytest.approx({"Acme": 1 / 6, "Steelco": 5 / 6})
+    assert store.profile(None, "nobody") is None and store.profile(None) is None
+
+
+def test_a_session_that_logs_in_brings_its_tastes(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    store.add([parse_event({"action_name": "click", "session_id": "s1", "object_id": "SR-1"})], facts)
+    assert store.profile(None, "s1").brands == {"Acme": 1.0}  # type: ignore[union-attr]
+    store.add([parse_event({"action_name": "click", "session_id": "s1", "user_id": "alice", "object_id": "SR-2"})],
+              facts)
+    alice = store.profile("alice")
+    assert alice is not None and set(alice.brands) == {"Acme", "Steelco"}
+    assert store.profile(None, "s1").brands == alice.brands  # type: ignore[union-attr]  # the session is alice now
+    store.erase("alice")
+    assert store.profile("alice") is None and store.profile(None, "s1") is None
