@@ -84,6 +84,23 @@ def feature_log_rate() -> float:
     return _number("SHOPRANK_FEATURE_LOG_RATE", 0.0, 0.0, 1.0)
 
 
+def events_path(data: Path) -> Path:
+    """$SHOPRANK_EVENTS_DB: the shopper event log and profiles (SQLite), else DATA/events.sqlite."""
+    value = _get("SHOPRANK_EVENTS_DB")
+    return Path(value).resolve() if value else data / "events.sqlite"
+
+
+def events_sync() -> str:
+    """$SHOPRANK_EVENTS_SYNC: full (an acknowledged event survives a power cut) or normal
+    (it survives the server being killed; faster)."""
+    return _choice("SHOPRANK_EVENTS_SYNC", ("full", "normal"), "full")
+
+
+def profile_half_life_days() -> float:
+    """$SHOPRANK_PROFILE_HALF_LIFE_DAYS: how fast a shopper's tastes fade."""
+    return _number("SHOPRANK_PROFILE_HALF_LIFE_DAYS", 3.0, 0.01, 3650.0)
+
+
 def java_home() -> Path | None:
     """$JAVA_HOME: the JDK that runs a development OpenSearch cluster (else `java` on PATH)."""
     value = _get("JAVA_HOME")

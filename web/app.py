@@ -18,6 +18,7 @@ from indexer.backends import open_backend
 from indexer.store.base import BackendUnavailable
 from ranker.fusion import FusionConfig
 from ranker.serving import NoIndex, ServingState
+from web.events_api import EventsApi, register
 from web.openapi import openapi_document
 from web.page_links import PageLinks
 from web.params import MAX_OFFSET, BadRequest, parse_search_args
@@ -44,8 +45,11 @@ class ShopRankFlask(Flask):
 def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: Path | None = None) -> Flask:
     app = ShopRankFlask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # a full batch of events with room to spare; more is a 413
     state = ServingState(open_backend(data_dir), fusion, models_dir=models_dir or settings.models_dir(data_dir))
     app.extensions["shoprank"] = state
+    events = EventsApi(state)
+    register(app, events)
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
@@ -75,7 +79,10 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
     @app.route("/search", methods=["GET"])
     def search() -> Response:
         pipeline = state.pipeline()
-        return jsonify(pipeline.search(parse_search_args(request.args, pipeline.fusion)).to_json())
+        asked = parse_search_args(request.args, pipeline.fusion)
+        response = pipeline.search(asked)
+        events.record(asked, response)
+        return jsonify(response.to_json())
 
     @app.route("/healthz", methods=["GET"])
     def healthz() -> Response:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS
+from web.events_api import MAX_BATCH
+from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS, PRINTABLE_ID
 
 _ERROR = {"type": "object", "required": ["error", "message"], "additionalProperties": False, "properties": {
     "error": {"type": "string", "description": "A stable code: bad_request, no_index, backend_unavailable, …"},
@@ -40,6 +41,28 @@ _SEARCH_RESPONSE = {
         "timings": {"type": "object", "additionalProperties": {"type": "number"},
                     "description": "Milliseconds per pipeline stage (timings=true)."},
     }}
+_EVENTS_BODY = {"description": f"One event, or an array of up to {MAX_BATCH}: OpenSearch UBI events (`action_name`, "
+                "`query_id`, `client_id`, `user_id`, `session_id`, `timestamp`, `event_attributes.object.object_id`, "
+                "`event_attributes.position.ordinal` (1-based), `event_id`) or the flat shorthand (`object_id`, "
+                "`position`). Each event is checked on its own: a bad one is listed in `errors` and the others kept.",
+                "anyOf": [{"type": "object"}, {"type": "array", "maxItems": MAX_BATCH}]}
+_EVENTS_ANSWER = {"type": "object", "required": ["accepted", "duplicates", "errors"], "properties": {
+    "accepted": {"type": "integer", "minimum": 0, "description": "Events stored (durably) by this request."},
+    "duplicates": {"type": "integer", "minimum": 0, "description": "Events already stored: not counted again."},
+    "errors": {"type": "array", "items": {"type": "object", "required": ["index", "message"], "properties": {
+        "index": {"type": "integer", "minimum": 0}, "message": {"type": "string"}}}}}}
+_WEIGHTS = {"type": "array", "items": {"type": "object", "required": ["value", "weight"], "properties": {
+    "value": {"type": "string"}, "weight": {"type": "number"}}}}
+_PROFILE = {"type": "object", "required": ["shopper_id", "evidence", "event_counts", "brands", "categories"],
+            "properties": {
+                "shopper_id": {"type": "string"}, "half_life_days": {"type": "number"},
+                "evidence": {"type": "number", "description": "Engagement weight, decayed to now."},
+                "event_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "last_update": {"type": ["number", "null"], "description": "Seconds since the epoch."},
+                "brands": _WEIGHTS, "categories": _WEIGHTS, "attributes": _WEIGHTS, "products": _WEIGHTS,
+                "price_band": {"type": ["object", "null"]}, "has_embedding": {"type": "boolean"}}}
+_SHOPPER = {"name": "shopper_id", "in": "path", "required": True, "description": "A user id or a session id.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": PRINTABLE_ID}}
 _HEALTH = {"type": "object", "required": ["status", "generation", "documents"], "properties": {
     "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"}}}
 
@@ -86,8 +109,26 @@ def openapi_document() -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Serving generation and document count", "responses": {
                 "200": _json("Serving", "Health"),
                 "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
+            "/events": {"post": {
+                "summary": "Shopper events in (clicks, carts, purchases, …): durable before the answer, each once",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _EVENTS_BODY}}},
+                "responses": {
+                    "200": _json("Stored; bad events listed by index", "EventsAccepted"),
+                    "400": _json("Not JSON, not events, or too many: nothing stored", "Error"),
+                    "413": _json("The body is larger than the server reads", "Error"),
+                    "415": _json("Not sent as application/json", "Error")}}},
+            "/users/{shopper_id}/profile": {"get": {
+                "summary": "What personalization knows of a shopper", "parameters": [_SHOPPER],
+                "responses": {"200": _json("The profile (empty for a shopper never seen)", "Profile"),
+                              "400": _json("The id is not 1-128 printable characters", "Error")}}},
+            "/users/{shopper_id}": {"delete": {
+                "summary": "Erase a shopper: every event, search and profile of the id and its linked sessions",
+                "parameters": [_SHOPPER],
+                "responses": {"204": {"description": "Erased (also when there was nothing to erase)"},
+                              "400": _json("The id is not 1-128 printable characters", "Error")}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {
                 "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH}},
+        "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH,
+                                  "EventsAccepted": _EVENTS_ANSWER, "Profile": _PROFILE}},
     }
