@@ -10,6 +10,9 @@ from indexer.store.base import Filters
 from ranker.fusion import FusionConfig
 
 MODES = ("hybrid", "bm25", "vector")
+# A shopper id (user or session), on a search or an event: 1-128 printable characters.
+MAX_ID_LENGTH = 128
+PRINTABLE_ID = r"^[^\x00-\x1f\x7f]*[^ \t\n\v\f\r\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,17 @@ from werkzeug.datastructures import MultiDict
 from indexer.store.base import Filters, normalize_category
 from ranker.fusion import FUSION_METHODS, FusionConfig
 from ranker.recall import MAX_RESULTS
-from ranker.request import MODES, SearchRequest, Shopper
+from ranker.request import MAX_ID_LENGTH, MODES, PRINTABLE_ID, SearchRequest, Shopper
 
 MAX_QUERY_LENGTH = 256
 MAX_K = 100
 MAX_OFFSET = MAX_RESULTS - MAX_K  # so offset + k never passes MAX_RESULTS
-MAX_ID_LENGTH = 128
 ATTRIBUTE_PREFIX = "attr."
 BLANK = " \t\n\v\f\r"
 # A value holds at least one character that is not blank (the same set in the schema's
 # ECMA regex and in Python, which disagree on what `\s` is).
 NOT_BLANK = r"[^ \t\n\v\f\r]"
 CATEGORY = r"[^ \t\n\v\f\r>]"  # names a level, not only separators
-PRINTABLE_ID = r"^[^\x00-\x1f\x7f]*[^ \t\n\v\f\r\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 ATTRIBUTE_NAME = r"^attr\.[^ \t\n\v\f\r]+$"
 _INTEGER = re.compile(r"^-?[0-9]+$")
 _NUMBER = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")

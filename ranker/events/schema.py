@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ranker.request import MAX_ID_LENGTH, PRINTABLE_ID
+
 # The actions ranking learns from, and their grade as a label (a purchase says more than
 # a cart, a cart more than a click); other action names are stored and not used.
 GRADES = {"click": 1, "add_to_cart": 2, "purchase": 3}
 IMPRESSION = "impression"
 PRODUCT_ACTIONS = (IMPRESSION, *GRADES)
-MAX_ID_LENGTH = 128
 MAX_ACTION_LENGTH = 64
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*[^ \t\n\v\f\r\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")
+_PRINTABLE = re.compile(PRINTABLE_ID)
 
 
 class EventError(ValueError):

@@ -89,21 +89,27 @@ class EventStore:
         self.path = path
         self.sync = sync
         self.half_life_days = half_life_days
-        self._connection: sqlite3.Connection | None = None
+        self._connections: dict[str, sqlite3.Connection] = {}
         self._pid = 0
 
-    @property
-    def db(self) -> sqlite3.Connection:
-        """One connection per process: a connection must not cross a fork (server workers)."""
-        if self._connection is None or self._pid != os.getpid():
+    def _connect(self, sync: str) -> sqlite3.Connection:
+        """Connections per process (one must not cross a fork: server workers), one per
+        sync mode: `synchronous` is a connection's setting."""
+        if self._pid != os.getpid():
+            self._connections, self._pid = {}, os.getpid()
+        if sync not in self._connections:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
+            connection.execute(f"PRAGMA synchronous={sync.upper()}")
             connection.execute("PRAGMA secure_delete=ON")
             connection.executescript(SCHEMA)
-            self._connection, self._pid = connection, os.getpid()
-        return self._connection
+            self._connections[sync] = connection
+        return self._connections[sync]
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._connect(self.sync)
 
     def add(self, events: Sequence[Event], facts_of: FactsOf | None = None) -> Added:
         """Store the events not stored before and update their shoppers' profiles, in
@@ -163,7 +169,9 @@ class EventStore:
 
     def record_search(self, search: Search) -> None:
         """The search and one impression per product shown, keyed as a client's copy of
-        the same impression would be (so that copy is a duplicate)."""
+        the same impression would be (so that copy is a duplicate). Written without a disk
+        sync: it is on every search's path, and no client was promised it (a crash of the
+        machine, not of the server, can lose the last searches' records)."""
         shopper = search.user_id or search.session_id
         impressions = []
         for position, product in enumerate(search.shown, start=1):
@@ -173,7 +181,7 @@ class EventStore:
             impressions.append((f"impression:{search.query_id}:{product}", IMPRESSION, search.timestamp,
                                 shopper or "", search.user_id, search.session_id, None, search.query_id, product,
                                 position, json.dumps(document, separators=(",", ":"))))
-        db = self.db
+        db = self._connect("normal")
         with _transaction(db):
             db.execute("INSERT OR IGNORE INTO searches VALUES (?,?,?,?,?,?,?)",
                        (search.query_id, search.timestamp, shopper, search.user_id, search.session_id,
@@ -215,11 +223,9 @@ class EventStore:
 
     def events(self, since: float = 0.0) -> Iterator[Event]:
         """Every stored event from `since`, in time order (ties in arrival order)."""
-        from ranker.events.schema import Event as EventType
-
         for row in self.db.execute("SELECT key, action, ts, user_id, session_id, client_id, query_id, object_id, "
                                    "position, document FROM events WHERE ts >= ? ORDER BY ts", (since,)):
-            yield EventType(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], json.loads(row[9]))
+            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], json.loads(row[9]))
 
     def searches(self, since: float = 0.0) -> Iterator[Search]:
         for row in self.db.execute("SELECT query_id, ts, user_id, session_id, query, shown FROM searches "
@@ -230,9 +236,10 @@ class EventStore:
         return int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
-        if self._connection is not None and self._pid == os.getpid():
-            self._connection.close()
-        self._connection = None
+        if self._pid == os.getpid():
+            for connection in self._connections.values():
+                connection.close()
+        self._connections = {}
 
 
 class _transaction:
