@@ -101,6 +101,18 @@ def profile_half_life_days() -> float:
     return _number("SHOPRANK_PROFILE_HALF_LIFE_DAYS", 3.0, 0.01, 3650.0)
 
 
+def personal_min_evidence() -> float:
+    """$SHOPRANK_PERSONAL_MIN_EVIDENCE: the decayed engagement weight (a click 1, a cart 3,
+    a purchase 5) a profile needs before it changes a search."""
+    return _number("SHOPRANK_PERSONAL_MIN_EVIDENCE", 1.0, 0.0, 1e9)
+
+
+def personal_prior_strength() -> float:
+    """$SHOPRANK_PERSONAL_PRIOR: how far the profile moves results while no personal model
+    is served (0: not at all)."""
+    return _number("SHOPRANK_PERSONAL_PRIOR", 0.5, 0.0, 100.0)
+
+
 def java_home() -> Path | None:
     """$JAVA_HOME: the JDK that runs a development OpenSearch cluster (else `java` on PATH)."""
     value = _get("JAVA_HOME")

@@ -33,7 +33,7 @@ from ranker.facets import FacetsStage, shape_facets
 from ranker.feature_log import FeatureLog
 from ranker.fusion import FusionConfig
 from ranker.merchandising import merchandising_stage
-from ranker.personalize import personalize_stage
+from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
 from ranker.request import SearchRequest, SearchResponse
 from ranker.rerank import LearnedRanker, RerankStage
@@ -78,6 +78,14 @@ class PageStage:
         return Page(page, results)
 
 
+@dataclass(frozen=True)
+class PersonalSettings:
+    """The personalize stage's gate and prior (indexer.settings reads them for serving)."""
+
+    min_evidence: float = 1.0
+    prior_strength: float = 0.5
+
+
 @dataclass
 class Ranked:
     """The stages up to and including the ranking stages, for one request."""
@@ -98,10 +106,12 @@ class SearchPipeline:
     def __init__(self, reader: SearchReader, embedder: QueryEmbedder, *, ranker: LearnedRanker | None = None,
                  corrector: QueryCorrector | None = None, fusion: FusionConfig | None = None,
                  feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
-                 disabled: Sequence[str] = ()):
+                 disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
+                 personal: PersonalSettings | None = None):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
-        evaluation measuring what each one adds)."""
+        evaluation measuring what each one adds). `profiles`: where shoppers' profiles
+        are read (None: every search is anonymous)."""
         unknown = set(disabled) - {"rerank", "personalize", "merchandise"}
         if unknown:
             raise ValueError(f"only ranking stages can be left out, not {', '.join(sorted(unknown))}")
@@ -115,7 +125,10 @@ class SearchPipeline:
         self.correct = CorrectStage(corrector)
         self.recall = RecallStage(reader)
         self.fuse = FuseStage()
-        ranking: list[RankingStage] = [RerankStage(self.ranker), personalize_stage(), merchandising_stage()]
+        personal = personal or PersonalSettings()
+        self.personalize = PersonalizeStage(profiles, self.ranker, reader, min_evidence=personal.min_evidence,
+                                            prior_strength=personal.prior_strength)
+        ranking: list[RankingStage] = [RerankStage(self.ranker), self.personalize, merchandising_stage()]
         self.ranking = [Unchanged(s.name) if s.name in disabled else s for s in ranking]
         self.page = PageStage(reader)
         self.facets = FacetsStage(reader)

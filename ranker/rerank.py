@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ranker.candidates import Candidate
-from ranker.features.compute import CandidateRanks
+from ranker.features.compute import CandidateRanks, compute_features
 from ranker.features.names import FEATURE_NAMES
-from ranker.features.sources import FeatureSource, features_for
+from ranker.features.sources import FeatureSource
 from ranker.neural import NeuralScorerSession
-from ranker.stages import QueryEmbedder, SearchContext
+from ranker.stages import HeadFeatures, QueryEmbedder, SearchContext
 from ranker.tree_session import TreeScorer
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class LearnedRanker:
         # The candidates serving re-ranks: what `train --serve-depth` chose, else the depth
         # its training rows had (a model is sound at any depth up to that one).
         self.depth = int(meta.get("serve_depth") or meta.get("depth", DEFAULT_DEPTH))
+        self.personal = bool(meta.get("personal"))  # trained with the personal features filled in
         self.source = source
         self.query_encoder: QueryEmbedder | None = None
         if meta.get("query_encoder"):
@@ -117,17 +118,30 @@ class RerankStage:
         if ranker is None or not head or search.vector is None:
             return candidates
         with search.timing("rerank.features"):
-            features, vectors = features_for(ranker.source, search.text, search.vector, candidate_ranks(head))
+            ranks = candidate_ranks(head)
+            inputs = ranker.source.inputs(search.text, ranks.ids)
+            features = compute_features(search.text, search.vector, ranks, inputs, ranker.source.definition)
+        search.head = HeadFeatures(ranks.ids, inputs, features)
         with search.timing("rerank.models"):
-            scored = ranker.score(search.vector, features, vectors)
-        finals = scored.scores.tolist()
-        each = {name: s.tolist() for name, s in scored.model_scores.items()}
-        for n, candidate in enumerate(head):
-            candidate.model_score = candidate.score = finals[n]
-            candidate.feature_row = features[n]
-            candidate.model_scores = {name: values[n] for name, values in each.items()}
-        order = np.argsort(-scored.scores, kind="stable").tolist()
-        floor = min(finals)
-        for candidate in tail:
-            candidate.score = floor - 1.0
-        return [head[i] for i in order] + tail
+            scored = ranker.score(search.vector, features, inputs.vectors)
+        assign(head, scored, features)
+        return reorder(head, scored.scores, tail)
+
+
+def assign(head: list[Candidate], scored: Scored, features: np.ndarray) -> None:
+    """Each candidate's model scores and feature row, in list order."""
+    finals = scored.scores.tolist()
+    each = {name: s.tolist() for name, s in scored.model_scores.items()}
+    for n, candidate in enumerate(head):
+        candidate.model_score = candidate.score = finals[n]
+        candidate.feature_row = features[n]
+        candidate.model_scores = {name: values[n] for name, values in each.items()}
+
+
+def reorder(head: list[Candidate], scores: np.ndarray, tail: list[Candidate]) -> list[Candidate]:
+    """The head by `scores` (best first, ties in list order), then the tail, scored below it."""
+    order = np.argsort(-scores, kind="stable").tolist()
+    floor = float(scores.min())
+    for candidate in tail:
+        candidate.score = floor - 1.0
+    return [head[i] for i in order] + tail

@@ -30,11 +30,12 @@ from indexer import settings
 from indexer.backends import Backend
 from indexer.encoder import TextEncoder
 from indexer.store.base import BackendUnavailable, GenerationError, SearchReader
+from ranker.events.store import EventStore
 from ranker.feature_log import FeatureLog
 from ranker.features.product_table import ProductTable
 from ranker.features.sources import feature_source, product_table
 from ranker.fusion import FusionConfig
-from ranker.pipeline import SearchPipeline
+from ranker.pipeline import PersonalSettings, SearchPipeline
 from ranker.rerank import LearnedRanker, latest_model
 from ranker.spelling import QueryCorrector, query_corrector
 
@@ -89,6 +90,10 @@ class ServingState:
         self.fusion = fusion or FusionConfig()
         self._encoders = ShippedEncoders(models_dir or settings.models_dir(backend.data_dir))
         self._feature_log = FeatureLog.from_env(backend.data_dir)
+        # Shopper events and profiles, shared by every worker; the pipeline reads profiles from it.
+        self.events = EventStore(settings.events_path(backend.data_dir), settings.events_sync(),
+                                 settings.profile_half_life_days())
+        self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
         self._current: Loaded | None = None
         self._failed: Stamp | None = None  # the stamp whose index did not load
         self._failure = ""
@@ -167,7 +172,8 @@ class ServingState:
             else:
                 ranker = self._load_ranker(reader, table, stamp.model, previous, same_index)
             pipeline = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
-                                      corrector=corrector, fusion=self.fusion, feature_log=self._feature_log)
+                                      corrector=corrector, fusion=self.fusion, feature_log=self._feature_log,
+                                      profiles=self.events, personal=self._personal)
             self._current = Loaded(stamp, reader, corrector, table, ranker, pipeline)
             self._failed = None
             log.info("event=serving_loaded generation=%s ranker=%s", reader.generation,

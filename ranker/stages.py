@@ -19,6 +19,8 @@ import numpy as np
 
 from indexer.store.base import Hit, MatchSummary
 from ranker.candidates import Candidate
+from ranker.features.compute import FeatureInputs
+from ranker.features.personal import PersonalView
 from ranker.fusion import FusionConfig
 from ranker.request import SearchRequest
 
@@ -42,6 +44,8 @@ class SearchContext:
     text: str = ""  # the query as recall, features and counts see it (set by the correct stage)
     vector: np.ndarray | None = None  # the query's vector (set by recall; None in BM25 mode)
     timings: dict[str, float] = field(default_factory=dict)  # stage (or stage.step) -> milliseconds
+    head: HeadFeatures | None = None  # what the rerank stage scored (set by it)
+    personal: PersonalView | None = None  # the shopper's profile, when it changed this search
 
     @property
     def corrected_query(self) -> str | None:
@@ -55,6 +59,16 @@ class SearchContext:
             yield
         finally:
             self.timings[step] = (time.perf_counter() - started) * 1000
+
+
+@dataclass(frozen=True)
+class HeadFeatures:
+    """The re-ranked candidates' feature inputs and matrix (personal columns 0), kept so the
+    personalize stage fills in only its own columns."""
+
+    ids: list[str]
+    inputs: FeatureInputs
+    features: np.ndarray
 
 
 @dataclass

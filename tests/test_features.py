@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from indexer.store.base import Filters
-from ranker.features.compute import ShopperProfile
+from ranker.events.profile import ProductFacts, Profile
+from ranker.features.names import PERSONAL_FEATURES
+from ranker.features.personal import PersonalView
 from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
 from ranker.features.sources import features_for
 from ranker.features.token_bags import TokenBags
@@ -103,23 +105,37 @@ def test_product_signals_and_neutral_personalization(builder, demo_reader) -> No
     products = demo_reader.products(recalled.ranks.ids)
     assert np.allclose(features[:, FEATURE_INDEX["log_price"]], [np.log1p(p["price"]) for p in products])
     assert (features[:, FEATURE_INDEX["in_stock"]] == [1.0 if p["in_stock"] else 0.0 for p in products]).all()
-    for name in ("personal_category_affinity", "personal_brand_affinity", "personal_embedding_cosine"):
+    for name in PERSONAL_FEATURES:
         assert (features[:, FEATURE_INDEX[name]] == 0).all()
 
 
 def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]
     recalled = Recalled(builder, "yoga mat")
-    vector = recalled.vector
     products = demo_reader.products(recalled.ranks.ids)
-    favourite = products[0]
-    profile = ShopperProfile({favourite["category"]: 0.8}, {favourite["brand"]: 0.5}, embedding=vector)
-    features, _ = features_for(builder.source, "yoga mat", vector, recalled.ranks, profile)
-    brands = np.array([p["brand"] == favourite["brand"] for p in products])
-    assert (features[brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.5).all()
-    assert (features[~brands, FEATURE_INDEX["personal_brand_affinity"]] == 0.0).all()
-    assert features[0, FEATURE_INDEX["personal_category_affinity"]] == pytest.approx(0.8)
-    assert np.allclose(features[:, FEATURE_INDEX["personal_embedding_cosine"]],
-                       features[:, FEATURE_INDEX["vector_cosine"]])
+    favourite, other = products[0], next(p for p in products if p["brand"] != products[0]["brand"])
+    vectors = demo_reader.catalog().vectors
+    ordinal = {p["id"]: i for i, p in enumerate(demo_reader.catalog().products)}
+    profile = Profile()
+    for action, product in (("purchase", favourite), ("click", other)):  # 5 : 1 for the favourite's tastes
+        profile.add(action, 1000.0, product["id"], ProductFacts.of(product, vectors[ordinal[product["id"]]]))
+    view = PersonalView.of(profile, 1000.0)
+    features, _ = features_for(builder.source, "yoga mat", recalled.vector, recalled.ranks, view)
+    column = {name: features[:, FEATURE_INDEX[name]] for name in PERSONAL_FEATURES}
+    assert column["personal_evidence"] == pytest.approx(np.full(len(products), np.log1p(6.0)))
+    brands = np.array([p["brand"] for p in products])
+    mine = brands == favourite["brand"]
+    assert column["personal_brand_affinity"][mine] == pytest.approx(np.full(mine.sum(), 5 / 6))
+    assert (column["personal_brand_affinity"][(brands != favourite["brand"]) & (brands != other["brand"])] == 0).all()
+    assert column["personal_engaged"][0] == pytest.approx(5 / 6) and column["personal_engaged"][1:].max() <= 1 / 6 + 1e-6
+    assert column["personal_price_fit"][0] > 0.5  # its own price lies inside the band
+    same = [all(p.get("attributes", {}).get(k) == v for k, v in favourite["attributes"].items()) for p in products]
+    assert column["personal_attribute_affinity"][0] == pytest.approx(5 / 6)
+    assert column["personal_attribute_affinity"][same] == pytest.approx(np.full(sum(same), 5 / 6))
+    # every candidate is a yoga product: every level of its category path is shared
+    alike = np.array([p["category"] == favourite["category"] for p in products])
+    assert column["personal_category_affinity"][alike] == pytest.approx(np.ones(alike.sum()))
+    cosine = features[:, FEATURE_INDEX["personal_embedding_cosine"]]
+    assert int(np.argmax(cosine)) == 0 and cosine[0] > 0.9
 
 
 def test_table_bm25_agrees_with_tantivy(builder, demo_reader) -> None:  # type: ignore[no-untyped-def]

@@ -17,12 +17,11 @@ import time
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from indexer import settings
 from indexer.store.base import SearchReader
 from ranker.events.facts import facts_from
 from ranker.events.profile import Profile
 from ranker.events.schema import EventError, parse_event
-from ranker.events.store import EventStore, FactsOf, Search
+from ranker.events.store import FactsOf, Search
 from ranker.request import SearchRequest, SearchResponse
 from ranker.serving import ServingState
 from web.params import MAX_ID_LENGTH, PRINTABLE_ID, BadRequest
@@ -35,8 +34,7 @@ _SHOPPER_ID = re.compile(PRINTABLE_ID)
 class EventsApi:
     def __init__(self, state: ServingState):
         self.state = state
-        self.store = EventStore(settings.events_path(state.backend.data_dir), settings.events_sync(),
-                                settings.profile_half_life_days())
+        self.store = state.events
         self._facts: tuple[SearchReader, FactsOf] | None = None
 
     def facts(self) -> FactsOf:

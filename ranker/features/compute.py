@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.mapping import IndexDefinition
-from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES, SEARCH_FIELD_FEATURES
+from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES, PERSONAL_START, SEARCH_FIELD_FEATURES
+from ranker.features.personal import PersonalView
 from ranker.features.product_table import ProductTable
 from ranker.features.token_bags import char_trigrams
 from ranker.features.units import unit_kind, unit_tokens
@@ -23,22 +24,14 @@ class CandidateRanks:
     vector_rank: np.ndarray
 
 
-@dataclass(frozen=True)
-class ShopperProfile:
-    """Filled by the personalization work; empty means neutral features."""
-
-    category_affinity: dict[str, float]
-    brand_affinity: dict[str, float]
-    embedding: np.ndarray | None = None
-
-
 def _log_rank(ranks: np.ndarray, missing: float) -> np.ndarray:
     return np.log1p(np.where(np.isnan(ranks), missing, ranks)).astype(np.float32)
 
 
 def compute_features(query: str, query_vector: np.ndarray, candidates: CandidateRanks, inputs: FeatureInputs,
-                     definition: IndexDefinition, profile: ShopperProfile | None = None) -> np.ndarray:
-    """The (n_candidates, len(FEATURE_NAMES)) float32 matrix for one query."""
+                     definition: IndexDefinition, view: PersonalView | None = None) -> np.ndarray:
+    """The (n_candidates, len(FEATURE_NAMES)) float32 matrix for one query; the personal
+    columns are 0 without a `view` of the shopper's profile."""
     n = len(candidates.ids)
     table, text_scores, vectors, rows = inputs.table, inputs.text_scores, inputs.vectors, inputs.rows
     out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
@@ -99,13 +92,8 @@ def compute_features(query: str, query_vector: np.ndarray, candidates: Candidate
     out[:, FEATURE_INDEX["query_length"]] = len(query_tokens)
     out[:, FEATURE_INDEX["title_length"]] = title_lengths
 
-    if profile is not None:
-        out[:, FEATURE_INDEX["personal_category_affinity"]] = table.affinity(
-            profile.category_affinity, table.category_vocabulary, table.category_codes, rows)
-        out[:, FEATURE_INDEX["personal_brand_affinity"]] = table.affinity(
-            profile.brand_affinity, table.brand_vocabulary, table.brand_codes, rows)
-        if profile.embedding is not None:
-            out[:, FEATURE_INDEX["personal_embedding_cosine"]] = vectors @ profile.embedding
+    if view is not None:
+        out[:, PERSONAL_START:] = table.personal.features(view, rows, vectors)
     return out
 
 

@@ -4,6 +4,11 @@ has no profile."""
 
 from __future__ import annotations
 
+# How a candidate fits the shopper's profile (ranker/features/personal.py); always last.
+PERSONAL_FEATURES: tuple[str, ...] = (
+    "personal_evidence", "personal_category_affinity", "personal_brand_affinity", "personal_attribute_affinity",
+    "personal_embedding_cosine", "personal_price_fit", "personal_engaged",
+)
 SEARCH_FIELD_FEATURES = ("title", "brand.text", "category.text", "attributes_text", "description")
 FEATURE_NAMES: tuple[str, ...] = (
     "bm25_combined",
@@ -16,6 +21,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "brand_in_query", "category_query_overlap",
     "log_price", "rating", "has_rating", "log_review_count", "log_popularity", "in_stock",
     "query_length", "title_length",
-    "personal_category_affinity", "personal_brand_affinity", "personal_embedding_cosine",
+    *PERSONAL_FEATURES,
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+PERSONAL_START = FEATURE_INDEX[PERSONAL_FEATURES[0]]

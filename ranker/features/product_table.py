@@ -12,6 +12,7 @@ import numpy as np
 from indexer.documents import search_document
 from indexer.mapping import IndexDefinition
 from ranker.features.field_bm25 import FieldBM25, combine_field_scores, field_text
+from ranker.features.personal import PersonalTable
 from ranker.features.token_bags import TokenBags, char_trigrams
 from ranker.features.units import unit_kind, unit_tokens
 
@@ -40,8 +41,7 @@ class ProductTable:
         strings = np.dtypes.StringDType()
         self.title_lower = np.array([" ".join(p["title"].lower().split()) for p in products], dtype=strings)
         self.brand_lower = np.array([p.get("brand", "").lower() for p in products], dtype=strings)
-        self.brand_codes, self.brand_vocabulary = _codes(p.get("brand", "") for p in products)
-        self.category_codes, self.category_vocabulary = _codes(p.get("category", "") for p in products)
+        self.personal = PersonalTable(products)
         self.log_price = np.array([math.log1p(p["price"]) if "price" in p else -1.0 for p in products], np.float32)
         self.rating = np.array([p.get("rating", 0.0) for p in products], np.float32)
         self.has_rating = np.array([1.0 if "rating" in p else 0.0 for p in products], np.float32)
@@ -62,19 +62,6 @@ class ProductTable:
         scores["combined"] = combine_field_scores(self.definition, scores)
         return scores
 
-    def affinity(self, values: dict[str, float], vocabulary: dict[str, int], codes: np.ndarray,
-                 rows: np.ndarray) -> np.ndarray:
-        lookup = np.zeros(len(vocabulary), dtype=np.float32)
-        for value, weight in values.items():
-            if value in vocabulary:
-                lookup[vocabulary[value]] = weight
-        return lookup[codes[rows]]
-
     def token_ids(self, tokens: Iterable[str], vocabulary: dict[str, int]) -> np.ndarray:
         return np.array(sorted({vocabulary[t] for t in tokens if t in vocabulary}), dtype=np.int64)
 
-
-def _codes(values: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
-    vocabulary: dict[str, int] = {}
-    codes = np.array([vocabulary.setdefault(v, len(vocabulary)) for v in values], dtype=np.int64)
-    return codes, vocabulary

@@ -12,8 +12,9 @@ import numpy as np
 
 from indexer.mapping import IndexDefinition
 from indexer.store.base import SearchReader
-from ranker.features.compute import CandidateRanks, FeatureInputs, ShopperProfile, compute_features
+from ranker.features.compute import CandidateRanks, FeatureInputs, compute_features
 from ranker.features.field_bm25 import combine_field_scores
+from ranker.features.personal import PersonalView
 from ranker.features.product_table import ProductTable
 
 
@@ -78,9 +79,9 @@ def feature_source(reader: SearchReader, table: ProductTable | None = None) -> F
 
 
 def features_for(source: FeatureSource, query: str, query_vector: np.ndarray, candidates: CandidateRanks,
-                 profile: ShopperProfile | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 view: PersonalView | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gather the inputs from the backend's feature source and compute the features: the
     one call training and serving both make. Returns (features, the candidates' vectors)."""
     inputs = source.inputs(query, candidates.ids)
-    features = compute_features(query, query_vector, candidates, inputs, source.definition, profile)
+    features = compute_features(query, query_vector, candidates, inputs, source.definition, view)
     return features, inputs.vectors
