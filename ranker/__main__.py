@@ -35,6 +35,10 @@ from ranker.request import SearchRequest
 from ranker.training.folds import split
 
 DEPTH = 100
+SERVE_DEPTH = 150
+# A model learned from the event log has seen the products that were shown (a page or
+# two); re-ranking far deeper asks it about candidates unlike any it learned from.
+EVENTS_SERVE_DEPTH = 30
 RRF_KS = (5, 10, 20, 40, 60, 100)
 RRF_WEIGHTS = (0.6, 0.7, 0.8)
 WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -193,6 +197,10 @@ def variant_row(key: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.events:
+        return cmd_train_events(args)
+    if args.judgments is None:
+        raise SystemExit("error: train needs --judgments FILE, or --events to learn from the event log")
     from ranker.training.fit import Settings, default_settings, fit
     from ranker.training.saving import save_version
 
@@ -211,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     path = save_version(data_dir / "rankers", version, fitted, data,
                         extra={"queries": len(queries), "judgments": str(args.judgments),
-                               "serve_depth": min(args.serve_depth, args.depth)})
+                               "serve_depth": min(args.serve_depth or SERVE_DEPTH, args.depth)})
     meta = json.loads(path.with_name(path.stem + ".meta.json").read_text())
     seconds = time.perf_counter() - started
     print(f"model: {path} ({meta['trees']} trees, {variant_row(fitted.settings.combine)}; settings: "
@@ -220,6 +228,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("top features by gain: " + ", ".join(list(meta["feature_importance_gain"])[:6]))
     if args.json:
         Path(args.json).write_text(json.dumps({**meta, "seconds_total": round(seconds)}, indent=2))
+    return 0
+
+
+def cmd_train_events(args: argparse.Namespace) -> int:
+    """`train --events`: the event log (and the judgments, when given) -> a personal model."""
+    from ranker.events.store import EventStore
+    from ranker.training.from_events import (
+        build_event_rows,
+        combined,
+        fit_events,
+        judged_groups,
+        replay_groups,
+        save_event_model,
+    )
+
+    data_dir, data, queries = open_training_set(args, "train --events")
+    store_path = settings.events_path(data_dir)
+    if not store_path.exists():
+        print(f"error: no event log at {store_path}: serve searches and POST /events first", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    store = EventStore(store_path, half_life_days=settings.profile_half_life_days())
+    personal = not args.no_personal
+    groups = list(replay_groups(store, data, min_evidence=settings.personal_min_evidence(), personal=personal))
+    if not groups and not queries:
+        print(f"error: {store_path} holds no search followed by a click, cart or purchase", file=sys.stderr)
+        return 1
+    rows = build_event_rows(data, groups)
+    if queries:
+        rows = combined(rows, judged_groups(data, queries))
+    model, params = fit_events(rows, unbiased=not args.naive_clicks)
+    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    personal_searches = sum(g.view is not None for g in groups)
+    path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal, extra={
+        "events": store.count(), "searches": len(groups), "personal_searches": personal_searches,
+        "judged_queries": len(queries), "position_bias": "raw clicks" if args.naive_clicks else
+        "XGBoost unbiased LambdaMART", "serve_depth": min(args.serve_depth or EVENTS_SERVE_DEPTH, args.depth)})
+    seconds = time.perf_counter() - started
+    print(f"model: {path} ({params['trees']} trees) from {len(groups):,} searches with engagement "
+          f"({personal_searches:,} with a profile past the gate), {len(queries):,} judged queries, "
+          f"in {seconds:.0f}s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": str(path), "searches": len(groups),
+                                               "personal_searches": personal_searches, "trees": params["trees"],
+                                               "seconds": round(seconds, 1)}, indent=2))
     return 0
 
 
@@ -251,6 +304,22 @@ def cmd_ltr_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_personalization(args: argparse.Namespace) -> int:
+    from ranker.personal_evaluation import Sizes, evaluate_personalization, render
+
+    work = settings.data_dir(args.data_dir) / "simulation"
+    sizes = Sizes(args.train_shoppers, args.eval_shoppers, args.searches, args.seed)
+    started = time.perf_counter()
+    report = evaluate_personalization(work, sizes, args.catalog, args.port)
+    print(f"\nsimulated shoppers on {work}: {sizes.train_shoppers} to train, {sizes.eval_shoppers} to evaluate, "
+          f"{sizes.searches} searches each, in {time.perf_counter() - started:.0f}s "
+          f"({', '.join(f'{k} {v:.0f}s' for k, v in report['seconds'].items())})\n")
+    print(render(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -260,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             ("train", "fit and save the served models")):
         p = sub.add_parser(name, help=help_text)
         add_common_arguments(p)
-        p.add_argument("--judgments", required=True, type=Path, help="CSV with query,product_id,relevance")
+        p.add_argument("--judgments", required=name == "evaluate", type=Path,
+                       help="CSV with query,product_id,relevance")
         p.add_argument("--catalog", type=Path, help="index this catalog first (skipped if already serving)")
         p.add_argument("--encoder", choices=("fp32", "int8"), help="for --catalog indexing (default as for reindex)")
         p.add_argument("--depth", type=positive_int, default=200,
@@ -273,10 +343,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", help="write the figures here too")
         p.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
         if name == "train":
-            p.add_argument("--serve-depth", type=positive_int, default=150,
-                           help="candidates the server re-ranks (at most --depth; evaluate --serve-depths measures it)")
+            p.add_argument("--serve-depth", type=positive_int, default=None,
+                           help="candidates the server re-ranks (at most --depth; evaluate --serve-depths measures "
+                                f"it; default {SERVE_DEPTH}, with --events {EVENTS_SERVE_DEPTH})")
             p.add_argument("--tune", action="store_true",
                            help="choose the settings on a validation quarter even when an evaluation saved some")
+            p.add_argument("--events", action="store_true",
+                           help="learn from the data dir's event log (searches, clicks, carts, purchases), with "
+                                "the shoppers' profiles as they stood at each search; --judgments is then optional")
+            p.add_argument("--naive-clicks", action="store_true",
+                           help="with --events: no position-bias correction (for comparison)")
+            p.add_argument("--no-personal", action="store_true",
+                           help="with --events: leave the personal features empty (a non-personal model)")
         if name == "evaluate":
             p.add_argument("--folds", type=int, default=5)
             p.add_argument("--serve-depths", type=lambda v: [int(d) for d in v.split(",")], default=[],
@@ -288,11 +366,22 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--url", help="instead: the server at this URL, through GET /search")
             p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                            help="with --served or --url: a search parameter for every query, e.g. rerank=false")
+    simulated = sub.add_parser("evaluate-personalization",
+                               help="personal ranking measured on simulated shoppers through the HTTP API")
+    add_common_arguments(simulated)
+    simulated.add_argument("--catalog", type=Path, help="the catalog to index (default: the demo catalog)")
+    simulated.add_argument("--train-shoppers", type=positive_int, default=300)
+    simulated.add_argument("--eval-shoppers", type=positive_int, default=150)
+    simulated.add_argument("--searches", type=positive_int, default=12, help="searches per shopper")
+    simulated.add_argument("--seed", type=int, default=1)
+    simulated.add_argument("--port", type=positive_int, default=8765, help="where the simulation's server listens")
+    simulated.add_argument("--json", help="write the figures here too")
     upload = sub.add_parser("ltr-upload", help="send the newest ranker's Learning-to-Rank export to OPENSEARCH_URL")
     add_common_arguments(upload)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "ltr-upload": cmd_ltr_upload}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "ltr-upload": cmd_ltr_upload,
+                "evaluate-personalization": cmd_evaluate_personalization}
     try:
         return commands[args.command](args)
     except (GenerationError, BackendUnavailable, settings.SettingsError, OSError) as exc:

@@ -109,7 +109,8 @@ def test_bad_requests_get_a_json_400_naming_the_problem(server, params, paramete
 
 
 def test_healthz_reports_generation_and_count(server, demo_reader) -> None:  # type: ignore[no-untyped-def]
-    assert server.get("/healthz") == (200, {"status": "ok", "generation": demo_reader.generation, "documents": 600})
+    assert server.get("/healthz") == (200, {"status": "ok", "generation": demo_reader.generation, "documents": 600,
+                                            "ranker": None, "personal": False})
 
 
 def test_unknown_route_is_json_404(server) -> None:  # type: ignore[no-untyped-def]

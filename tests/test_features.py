@@ -7,9 +7,8 @@ import pytest
 
 from indexer.store.base import Filters
 from ranker.events.profile import ProductFacts, Profile
-from ranker.features.names import PERSONAL_FEATURES
-from ranker.features.personal import PersonalView
-from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES
+from ranker.features.names import FEATURE_INDEX, FEATURE_NAMES, PERSONAL_FEATURES
+from ranker.features.personal import PersonalView, relative_prices
 from ranker.features.sources import features_for
 from ranker.features.token_bags import TokenBags
 from ranker.features.units import unit_tokens
@@ -115,24 +114,29 @@ def test_shopper_profile_fills_personal_features(builder, demo_reader) -> None: 
     favourite, other = products[0], next(p for p in products if p["brand"] != products[0]["brand"])
     vectors = demo_reader.catalog().vectors
     ordinal = {p["id"]: i for i, p in enumerate(demo_reader.catalog().products)}
+    relative = relative_prices(demo_reader.catalog().products)
     profile = Profile()
     for action, product in (("purchase", favourite), ("click", other)):  # 5 : 1 for the favourite's tastes
-        profile.add(action, 1000.0, product["id"], ProductFacts.of(product, vectors[ordinal[product["id"]]]))
+        row = ordinal[product["id"]]
+        profile.add(action, 1000.0, product["id"], ProductFacts.of(product, vectors[row], float(relative[row])))
     view = PersonalView.of(profile, 1000.0)
     features, _ = features_for(builder.source, "yoga mat", recalled.vector, recalled.ranks, view)
     column = {name: features[:, FEATURE_INDEX[name]] for name in PERSONAL_FEATURES}
     assert column["personal_evidence"] == pytest.approx(np.full(len(products), np.log1p(6.0)))
     brands = np.array([p["brand"] for p in products])
     mine = brands == favourite["brand"]
+    alike = np.array([p["category"] == favourite["category"] for p in products])
     assert column["personal_brand_affinity"][mine] == pytest.approx(np.full(mine.sum(), 5 / 6))
     assert (column["personal_brand_affinity"][(brands != favourite["brand"]) & (brands != other["brand"])] == 0).all()
+    in_category = (column["personal_brand_in_category"][mine & alike])
+    assert in_category == pytest.approx(np.full(len(in_category), 5 / 6 if other["category"] == favourite["category"]
+                                                else 1.0))
     assert column["personal_engaged"][0] == pytest.approx(5 / 6) and column["personal_engaged"][1:].max() <= 1 / 6 + 1e-6
     assert column["personal_price_fit"][0] > 0.5  # its own price lies inside the band
     same = [all(p.get("attributes", {}).get(k) == v for k, v in favourite["attributes"].items()) for p in products]
     assert column["personal_attribute_affinity"][0] == pytest.approx(5 / 6)
     assert column["personal_attribute_affinity"][same] == pytest.approx(np.full(sum(same), 5 / 6))
     # every candidate is a yoga product: every level of its category path is shared
-    alike = np.array([p["category"] == favourite["category"] for p in products])
     assert column["personal_category_affinity"][alike] == pytest.approx(np.ones(alike.sum()))
     cosine = features[:, FEATURE_INDEX["personal_embedding_cosine"]]
     assert int(np.argmax(cosine)) == 0 and cosine[0] > 0.9

@@ -86,8 +86,10 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
 
     @app.route("/healthz", methods=["GET"])
     def healthz() -> Response:
-        reader = state.pipeline().reader
-        return jsonify({"status": "ok", "generation": reader.generation, "documents": reader.document_count})
+        pipeline = state.pipeline()
+        reader, ranker = pipeline.reader, pipeline.ranker
+        return jsonify({"status": "ok", "generation": reader.generation, "documents": reader.document_count,
+                        "ranker": ranker.version if ranker else None, "personal": bool(ranker and ranker.personal)})
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi() -> Response:

@@ -63,8 +63,10 @@ _PROFILE = {"type": "object", "required": ["shopper_id", "evidence", "event_coun
                 "price_band": {"type": ["object", "null"]}, "has_embedding": {"type": "boolean"}}}
 _SHOPPER = {"name": "shopper_id", "in": "path", "required": True, "description": "A user id or a session id.",
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": PRINTABLE_ID}}
-_HEALTH = {"type": "object", "required": ["status", "generation", "documents"], "properties": {
-    "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"}}}
+_HEALTH = {"type": "object", "required": ["status", "generation", "documents", "ranker"], "properties": {
+    "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"},
+    "ranker": {"type": ["string", "null"], "description": "The served model's version (null: recall order)"},
+    "personal": {"type": "boolean", "description": "Whether the served model uses the personal features"}}}
 
 
 def _json(description: str, schema: str) -> dict[str, Any]:

@@ -36,13 +36,27 @@ class ProductFacts:
     attributes: dict[str, str]
     price: float | None
     vector: np.ndarray | None
+    relative_price: float | None = None  # log(1 + price) above its category's median (None: not known)
 
     @classmethod
-    def of(cls, product: dict[str, Any], vector: np.ndarray | None) -> ProductFacts:
+    def of(cls, product: dict[str, Any], vector: np.ndarray | None,
+           relative_price: float | None = None) -> ProductFacts:
         attributes = {str(k).lower(): str(v).lower() for k, v in (product.get("attributes") or {}).items()
                       if isinstance(v, str | int | float) and not isinstance(v, bool)}
         return cls(product.get("brand") or None, product.get("category") or None, attributes,
-                   product.get("price"), vector)
+                   product.get("price"), vector, relative_price)
+
+
+# Weighted sums that decay and merge like the affinities.
+_SCALARS = ("evidence", "price_weight", "log_price_sum", "log_price_squares", "premium_weight", "premium_sum",
+            "premium_squares")
+
+
+def _band(weight: float, total: float, squares: float) -> tuple[float, float] | None:
+    if weight <= 0:
+        return None
+    mean = total / weight
+    return mean, math.sqrt(max(0.0, squares / weight - mean * mean))
 
 
 @dataclass
@@ -50,6 +64,7 @@ class Profile:
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS
     at: float | None = None  # every weight below is decayed to this time (None: no engagement yet)
     brands: dict[str, float] = field(default_factory=dict)
+    category_brands: dict[str, float] = field(default_factory=dict)  # "category path|brand"
     categories: dict[str, float] = field(default_factory=dict)  # every level of each path
     attributes: dict[str, float] = field(default_factory=dict)  # "name=value"
     attribute_names: dict[str, float] = field(default_factory=dict)
@@ -58,6 +73,9 @@ class Profile:
     price_weight: float = 0.0
     log_price_sum: float = 0.0
     log_price_squares: float = 0.0
+    premium_weight: float = 0.0  # the same of the relative price (how dear within its category)
+    premium_sum: float = 0.0
+    premium_squares: float = 0.0
     embedding: np.ndarray | None = None  # weighted sum of engaged products' unit vectors
     counts: dict[str, int] = field(default_factory=dict)  # events per action, not decayed
 
@@ -65,13 +83,12 @@ class Profile:
         return 2.0 ** (-seconds / (self.half_life_days * 86400.0))
 
     def _rescale(self, factor: float) -> None:
-        for weights in (self.brands, self.categories, self.attributes, self.attribute_names, self.products):
+        for weights in (self.brands, self.category_brands, self.categories, self.attributes, self.attribute_names,
+                        self.products):
             for key in weights:
                 weights[key] *= factor
-        self.evidence *= factor
-        self.price_weight *= factor
-        self.log_price_sum *= factor
-        self.log_price_squares *= factor
+        for name in _SCALARS:
+            setattr(self, name, getattr(self, name) * factor)
         if self.embedding is not None:
             self.embedding *= factor
 
@@ -93,6 +110,9 @@ class Profile:
             return
         if facts.brand:
             self.brands[facts.brand] = self.brands.get(facts.brand, 0.0) + weight
+            if facts.category:
+                key = f"{facts.category}|{facts.brand}"
+                self.category_brands[key] = self.category_brands.get(key, 0.0) + weight
         for level in category_levels(facts.category or ""):
             self.categories[level] = self.categories.get(level, 0.0) + weight
         for name, value in facts.attributes.items():
@@ -104,6 +124,10 @@ class Profile:
             self.price_weight += weight
             self.log_price_sum += weight * log_price
             self.log_price_squares += weight * log_price * log_price
+        if facts.relative_price is not None:
+            self.premium_weight += weight
+            self.premium_sum += weight * facts.relative_price
+            self.premium_squares += weight * facts.relative_price * facts.relative_price
         if facts.vector is not None:
             vector = facts.vector.astype(np.float32) * weight
             self.embedding = vector if self.embedding is None else self.embedding + vector
@@ -113,11 +137,11 @@ class Profile:
 
     def price_band(self) -> tuple[float, float] | None:
         """The weighted mean and spread of log(1 + price) of what was engaged with."""
-        if self.price_weight <= 0:
-            return None
-        mean = self.log_price_sum / self.price_weight
-        spread = math.sqrt(max(0.0, self.log_price_squares / self.price_weight - mean * mean))
-        return mean, spread
+        return _band(self.price_weight, self.log_price_sum, self.log_price_squares)
+
+    def premium_band(self) -> tuple[float, float] | None:
+        """The same of the relative price: how dear, within their categories, the shopper buys."""
+        return _band(self.premium_weight, self.premium_sum, self.premium_squares)
 
     def shares(self, weights: dict[str, float]) -> dict[str, float]:
         """Each value's weight over the evidence: 0-1, unchanged by decay."""
@@ -140,15 +164,14 @@ class Profile:
                 self._rescale(self._decay(other.at - self.at))
             self.at = other.at
         factor = self._decay(self.at - other.at) if other.at is not None and self.at is not None else 0.0
-        for mine, theirs in ((self.brands, other.brands), (self.categories, other.categories),
+        for mine, theirs in ((self.brands, other.brands), (self.category_brands, other.category_brands),
+                             (self.categories, other.categories),
                              (self.attributes, other.attributes), (self.attribute_names, other.attribute_names),
                              (self.products, other.products)):
             for key, weight in theirs.items():
                 mine[key] = mine.get(key, 0.0) + weight * factor
-        self.evidence += other.evidence * factor
-        self.price_weight += other.price_weight * factor
-        self.log_price_sum += other.log_price_sum * factor
-        self.log_price_squares += other.log_price_squares * factor
+        for name in _SCALARS:
+            setattr(self, name, getattr(self, name) + getattr(other, name) * factor)
         if other.embedding is not None:
             scaled = other.embedding * factor
             self.embedding = scaled if self.embedding is None else self.embedding + scaled
@@ -185,8 +208,8 @@ def dump_profile(profile: Profile) -> tuple[str, bytes | None]:
     import json
 
     state = {name: getattr(profile, name) for name in (
-        "half_life_days", "at", "brands", "categories", "attributes", "attribute_names", "products", "evidence",
-        "price_weight", "log_price_sum", "log_price_squares", "counts")}
+        "half_life_days", "at", "brands", "category_brands", "categories", "attributes", "attribute_names",
+        "products", *_SCALARS, "counts")}
     embedding = None if profile.embedding is None else profile.embedding.astype(np.float32).tobytes()
     return json.dumps(state, separators=(",", ":")), embedding
 

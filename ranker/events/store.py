@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ranker.events.book import ProfileBook
 from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, ProductFacts, Profile, dump_profile, load_profile
 from ranker.events.schema import IMPRESSION, Event
 
@@ -131,27 +132,16 @@ class EventStore:
 
     def _update_profiles(self, events: list[Event], facts_of: FactsOf) -> None:
         facts = facts_of(sorted({e.object_id for e in events if e.object_id and e.action != IMPRESSION}))
-        profiles: dict[str, Profile] = {}
+        book = ProfileBook(self._stored_profile, self.half_life_days)
         for e in events:
-            if e.action == IMPRESSION:
-                continue  # shown is not chosen: impressions are for training, not taste
-            if e.user_id and e.session_id and e.session_id not in profiles:
-                session = self._stored_profile(e.session_id)  # the session logs in: its tastes join the user's
-                if session is not None:
-                    profile = profiles.get(e.user_id) or self._stored_profile(e.user_id) or self._new_profile()
-                    profile.merge(session)
-                    profiles[e.user_id] = profile
-                    self.db.execute("DELETE FROM profiles WHERE shopper = ?", (e.session_id,))
-            shopper = e.shopper
-            if shopper not in profiles:
-                profiles[shopper] = self._stored_profile(shopper) or self._new_profile()
-            profiles[shopper].add(e.action, e.timestamp, e.object_id or "", facts.get(e.object_id or ""))
-        for shopper, profile in profiles.items():
+            book.apply(e, facts.get(e.object_id or ""))
+        for shopper in book.removed:
+            self.db.execute("DELETE FROM profiles WHERE shopper = ?", (shopper,))
+        for shopper in book.changed:
+            profile = book.profiles[shopper]
+            assert profile is not None
             state, embedding = dump_profile(profile)
             self.db.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?)", (shopper, state, embedding))
-
-    def _new_profile(self) -> Profile:
-        return Profile(half_life_days=self.half_life_days)
 
     def _stored_profile(self, shopper: str) -> Profile | None:
         row = self.db.execute("SELECT state, embedding FROM profiles WHERE shopper = ?", (shopper,)).fetchone()

@@ -8,18 +8,23 @@ gets exactly the features, and the ranking, of a search without a shopper.
     personal_category_affinity   mean, over the levels of the candidate's category path, of
                                  the profile's share of engagement in that level
     personal_brand_affinity      the profile's share of engagement with the candidate's brand
+    personal_brand_in_category   the same within the candidate's category: of the engagement
+                                 in that category, the share with this brand
     personal_attribute_affinity  mean, over the candidate's attributes the shopper has an
                                  opinion on, of the share of that value (color=gray among colors)
     personal_embedding_cosine    cosine of the candidate's vector to the engaged products' mean
-    personal_price_fit           exp(-z^2 / 2), z the candidate's log price from the band's
-                                 mean in band spreads (a floor keeps a narrow band usable)
+    personal_price_fit           exp(-z^2 / 2), z the candidate's relative price (log price
+                                 above its category's median) from the profile's band of
+                                 relative prices, in band spreads (a floor keeps a narrow
+                                 band usable): a shopper who buys the dearer sofas is
+                                 likely to pick the dearer towels too
     personal_engaged             the share of engagement with this very product
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +35,7 @@ from ranker.events.profile import Profile
 from ranker.features.names import PERSONAL_FEATURES
 from ranker.features.token_bags import TokenBags
 
-MIN_PRICE_SPREAD = 0.25  # in log(1 + price): a band of one price still admits ±25 %
+MIN_PRICE_SPREAD = 0.15  # in log(1 + price): a band of one price still admits about ±15 %
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,34 @@ class PersonalView:
     evidence: float
     categories: Mapping[str, float]
     brands: Mapping[str, float]
+    brand_in_category: Mapping[str, float]  # "category|brand" -> share of that category's engagement
     attributes: Mapping[str, float]  # "name=value" -> share among the values of `name`
     attribute_names: frozenset[str]
     products: Mapping[str, float]
     embedding: np.ndarray | None
-    price_band: tuple[float, float] | None  # mean and spread of log(1 + price)
+    price_band: tuple[float, float] | None  # mean and spread of the relative price
 
     @classmethod
     def of(cls, profile: Profile, now: float) -> PersonalView:
+        within = {key: weight / profile.categories[key.split("|", 1)[0]]
+                  for key, weight in profile.category_brands.items() if profile.categories.get(key.split("|", 1)[0])}
         return cls(profile.evidence_at(now), profile.shares(profile.categories), profile.shares(profile.brands),
-                   profile.attribute_shares(), frozenset(profile.attribute_names), profile.shares(profile.products),
-                   profile.unit_embedding(), profile.price_band())
+                   within, profile.attribute_shares(), frozenset(profile.attribute_names),
+                   profile.shares(profile.products), profile.unit_embedding(), profile.premium_band())
+
+
+def relative_prices(products: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """log(1 + price) above the median of the product's category among `products` (NaN: no price)."""
+    log_price = np.array([math.log1p(p["price"]) if p.get("price") is not None else np.nan for p in products])
+    by_category: dict[str, list[int]] = {}
+    for i, p in enumerate(products):
+        by_category.setdefault(p.get("category") or "", []).append(i)
+    out = np.full(len(products), np.nan)
+    for rows in by_category.values():
+        values = log_price[rows]
+        if np.isfinite(values).any():
+            out[rows] = values - np.nanmedian(values)
+    return out
 
 
 def attribute_tokens(product: Mapping[str, Any]) -> list[str]:
@@ -68,6 +90,9 @@ class PersonalTable:
         self.vocabulary: dict[str, int] = {}  # one id space for every kind, prefixed by kind
         self.brands = TokenBags.build(([f"b:{p['brand']}"] if p.get("brand") else [] for p in products),
                                       self.vocabulary)
+        self.category_brands = TokenBags.build(
+            ([f"cb:{p['category']}|{p['brand']}"] if p.get("brand") and p.get("category") else [] for p in products),
+            self.vocabulary)
         self.categories = TokenBags.build(([f"c:{level}" for level in category_levels(p.get("category") or "")]
                                            for p in products), self.vocabulary)
         tokens = [attribute_tokens(p) for p in products]
@@ -75,8 +100,7 @@ class PersonalTable:
         self.attribute_names = TokenBags.build(([f"n:{t.split('=', 1)[0]}" for t in ts] for ts in tokens),
                                                self.vocabulary)
         self.products = TokenBags.build(([f"p:{p['id']}"] for p in products), self.vocabulary)
-        self.log_price = np.array([math.log1p(p["price"]) if p.get("price") is not None else np.nan
-                                   for p in products], dtype=np.float64)
+        self.relative_price = relative_prices(products)
 
     def _lookup(self, prefix: str, weights: Mapping[str, float] | Iterable[str]) -> np.ndarray:
         """A weight per vocabulary id (0 for values the profile does not hold)."""
@@ -106,14 +130,15 @@ class PersonalTable:
         summed, levels = self._sums(self.categories, rows, self._lookup("c:", view.categories))
         out[:, 1] = summed / np.maximum(levels, 1.0)
         out[:, 2] = self._sums(self.brands, rows, self._lookup("b:", view.brands))[0]
+        out[:, 3] = self._sums(self.category_brands, rows, self._lookup("cb:", view.brand_in_category))[0]
         shares = self._sums(self.attributes, rows, self._lookup("a:", view.attributes))[0]
         known = self._sums(self.attribute_names, rows, self._lookup("n:", view.attribute_names))[0]
-        out[:, 3] = shares / np.maximum(known, 1.0)
+        out[:, 4] = shares / np.maximum(known, 1.0)
         if view.embedding is not None:
-            out[:, 4] = vectors @ view.embedding
+            out[:, 5] = vectors @ view.embedding
         if view.price_band is not None:
             mean, spread = view.price_band
-            z = (self.log_price[rows] - mean) / max(spread, MIN_PRICE_SPREAD)
-            out[:, 5] = np.nan_to_num(np.exp(-0.5 * z * z), nan=0.0)
-        out[:, 6] = self._sums(self.products, rows, self._lookup("p:", view.products))[0]
+            z = (self.relative_price[rows] - mean) / max(spread, MIN_PRICE_SPREAD)
+            out[:, 6] = np.nan_to_num(np.exp(-0.5 * z * z), nan=0.0)
+        out[:, 7] = self._sums(self.products, rows, self._lookup("p:", view.products))[0]
         return out

@@ -100,10 +100,12 @@ class TrainingSet:
         pass
 
     @classmethod
-    def open(cls, backend: Backend, judgments: Path, *, catalog: Path | None = None, encoder: str | None = None,
-             depth: int = 200, correct: bool = True, limit: int = 0) -> tuple[TrainingSet, list[str]]:
+    def open(cls, backend: Backend, judgments: Path | None, *, catalog: Path | None = None,
+             encoder: str | None = None, depth: int = 200, correct: bool = True,
+             limit: int = 0) -> tuple[TrainingSet, list[str]]:
         """The index (built from `catalog` first when it does not serve it yet), its shipped
-        query encoder, and the judgments of products it holds; the judged queries."""
+        query encoder, and the judgments of products it holds (none without `judgments`);
+        the judged queries."""
         if catalog is not None:
             ensure_indexed(backend, catalog, encoder)
         reader = backend.reader()
@@ -114,7 +116,7 @@ class TrainingSet:
                 "running server")
         table = product_table(reader)
         assert table is not None
-        known, queries = known_judgments(read_judgments(judgments), reader, limit)
+        known, queries = known_judgments(read_judgments(judgments), reader, limit) if judgments else ({}, [])
         shipped = TextEncoder(settings.models_dir(backend.data_dir), reader.encoder_variant, threads=1)
         return cls(reader, reader.catalog(), table, shipped, query_corrector(reader) if correct else None, known,
                    depth), queries

@@ -1,0 +1,223 @@
+"""Training rows from the shop's own event log (`python -m ranker train --events`).
+
+Each logged search is one group: the products it showed, in the order shown, labelled by
+what its shopper then did with them (click 1, add to cart 2, purchase 3; the best
+action counts; no action 0). The personal features are the shopper's profile **as it
+stood at that search**: events and searches are replayed in time order through the same
+profile updates the live store makes (ranker.events.book), so no later event leaks into
+an earlier search's features. The gate is the serving gate: a profile below the
+evidence threshold gives the search no personal features, as serving would.
+
+Every other feature is the rerank stage's own: recall is run again for the query (once
+per distinct text) for each shown product's recall ranks, and `features_for` computes the
+matrix. A product the index no longer holds is dropped from its group.
+
+Position bias: a click at position 1 says less than one at position 8, because shoppers
+look at position 1 far more often. XGBoost's unbiased LambdaMART estimates the
+examination propensity of each position from the clicks while it fits (Hu et al., 2019),
+which needs every group's rows in the order shown — they are. `naive` fits the same
+trees on the raw clicks, for comparison.
+"""
+
+from __future__ import annotations
+
+import heapq
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from tqdm import tqdm
+
+from ranker.events.book import ProfileBook
+from ranker.events.facts import facts_from
+from ranker.events.schema import GRADES, Event
+from ranker.events.store import EventStore, Search
+from ranker.features.compute import CandidateRanks
+from ranker.features.personal import PersonalView
+from ranker.features.sources import features_for
+from ranker.request import SearchRequest
+from ranker.training.fit import TrainingSet
+
+# Shown lists are short (a page), so every pair within the top of the list is used.
+EVENT_PARAMS = {
+    "objective": "rank:ndcg",
+    "ndcg_exp_gain": False,
+    "eval_metric": "ndcg@10",
+    "tree_method": "hist",
+    "max_depth": 6,
+    "eta": 0.1,
+    "min_child_weight": 1.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "lambdarank_pair_method": "topk",
+    "lambdarank_num_pair_per_sample": 10,
+}
+# The position-bias estimate's regularisation: XGBoost's documentation and its code have
+# disagreed on the default, so it is stated (2: the L2 norm of the Unbiased LambdaMART paper).
+BIAS_NORM = 2.0
+MAX_ROUNDS = 400
+
+
+@dataclass
+class LoggedGroup:
+    query_id: str
+    shopper: str
+    text: str  # the query as the correct stage rewrote it
+    ids: list[str]  # shown, first shown first
+    labels: np.ndarray
+    view: PersonalView | None  # the profile at the search (None: anonymous or below the gate)
+
+
+class Replay:
+    """Profiles rebuilt by replaying the log; each search reads its shopper's as it stood."""
+
+    def __init__(self, half_life_days: float):
+        self.book = ProfileBook(half_life_days=half_life_days)
+        self.logins: dict[str, str] = {}  # session -> the user it logged in as
+
+    def apply(self, event: Event, facts: dict) -> None:  # type: ignore[type-arg]
+        if event.user_id and event.session_id:
+            self.logins.setdefault(event.session_id, event.user_id)
+        self.book.apply(event, facts.get(event.object_id or ""))
+
+    def view(self, search: Search, min_evidence: float) -> PersonalView | None:
+        """The profile the serving store would have given this search (EventStore.profile)."""
+        user = search.user_id or (self.logins.get(search.session_id) if search.session_id else None)
+        shopper = user or search.session_id
+        profile = self.book.get(shopper) if shopper else None
+        if profile is None:
+            return None
+        view = PersonalView.of(profile, search.timestamp)
+        return view if view.evidence >= max(min_evidence, 1e-9) else None
+
+
+def _labels(store: EventStore) -> dict[str, dict[str, int]]:
+    """query id -> product -> the best grade of what was done with it after that search."""
+    labels: dict[str, dict[str, int]] = {}
+    for e in store.events():
+        grade = GRADES.get(e.action)
+        if grade and e.query_id and e.object_id:
+            shown = labels.setdefault(e.query_id, {})
+            shown[e.object_id] = max(grade, shown.get(e.object_id, 0))
+    return labels
+
+
+def replay_groups(store: EventStore, data: TrainingSet, *, min_evidence: float, personal: bool = True,
+                  progress: bool = True) -> Iterator[LoggedGroup]:
+    """Every logged search that led to at least one click, cart or purchase, in time order."""
+    labels = _labels(store)
+    facts_of = facts_from(data.reader)
+    facts = facts_of(sorted({e.object_id for e in store.events() if e.object_id and e.action in GRADES}))
+    replay = Replay(store.half_life_days)
+    stream = heapq.merge(((s.timestamp, 0, s) for s in store.searches()),
+                         ((e.timestamp, 1, e) for e in store.events()), key=lambda item: (item[0], item[1]))
+    known = data.ord_by_id
+    for _ts, kind, item in tqdm(stream, desc="replay", unit="record", disable=None if progress else True,
+                                leave=False):
+        if kind == 1:
+            replay.apply(item, facts)  # type: ignore[arg-type]
+            continue
+        search: Search = item  # type: ignore[assignment]
+        grades = labels.get(search.query_id)
+        if not grades:
+            continue
+        ids = [i for i in search.shown if i in known]
+        if not ids or not any(grades.get(i) for i in ids):
+            continue
+        view = replay.view(search, min_evidence) if personal else None
+        yield LoggedGroup(search.query_id, search.user_id or search.session_id or "", search.query, ids,
+                          np.array([grades.get(i, 0) for i in ids], dtype=np.float32), view)
+
+
+@dataclass
+class EventRows:
+    groups: list[LoggedGroup]
+    features: list[np.ndarray]
+
+    def matrix(self, which: Sequence[int]) -> xgb.DMatrix:
+        matrix = xgb.DMatrix(np.vstack([self.features[i] for i in which]),
+                             label=np.concatenate([self.groups[i].labels for i in which]))
+        matrix.set_group([len(self.groups[i].ids) for i in which])
+        return matrix
+
+
+def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: bool = True) -> EventRows:
+    """The rerank stage's features of each group's shown products (recall once per text)."""
+    pipeline = data.pipeline()
+    recalled: dict[str, tuple[str, np.ndarray, dict[str, tuple[int, int | None, int | None]]]] = {}
+    features = []
+    for group in tqdm(groups, desc="features", unit="search", disable=None if progress else True, leave=False):
+        if group.text not in recalled:
+            ranked = pipeline.rank(SearchRequest(group.text, k=1, rerank=False))
+            assert ranked.search.vector is not None
+            recalled[group.text] = (ranked.search.text, ranked.search.vector, {
+                c.id: (n, c.bm25_rank, c.vector_rank) for n, c in enumerate(ranked.candidates, start=1)})
+        text, vector, ranks = recalled[group.text]
+        candidate_ranks = CandidateRanks(group.ids, *(np.array([_rank(ranks, p, i) for p in group.ids],
+                                                               dtype=np.float64) for i in range(3)))
+        matrix, _vectors = features_for(data.source, text, vector, candidate_ranks, group.view)
+        features.append(matrix)
+    return EventRows(groups, features)
+
+
+def _rank(ranks: dict[str, tuple[int, int | None, int | None]], pid: str, which: int) -> float:
+    """Recall, BM25 or vector rank of `pid` in its query's recall (NaN: missed)."""
+    value = ranks[pid][which] if pid in ranks else None
+    return np.nan if value is None else float(value)
+
+
+def shopper_split(rows: EventRows, valid_share: float = 0.2) -> tuple[list[int], list[int]]:
+    """Groups of a fifth of the shoppers for early stopping (a shopper's searches stay together)."""
+    held = [zlib.crc32(g.shopper.encode()) % 100 < valid_share * 100 for g in rows.groups]
+    valid = [i for i, h in enumerate(held) if h]
+    train = [i for i, h in enumerate(held) if not h]
+    if not valid or not train:
+        return list(range(len(rows.groups))), []
+    return train, valid
+
+
+def fit_events(rows: EventRows, *, unbiased: bool = True, threads: int = 0) -> tuple[xgb.Booster, dict]:  # type: ignore[type-arg]
+    """Trees on the groups, early-stopped on a fifth of the shoppers, then refit on all of
+    them with that many trees. Returns the model and its parameters."""
+    params = {**EVENT_PARAMS, "nthread": threads, "lambdarank_unbiased": unbiased}
+    if unbiased:
+        params["lambdarank_bias_norm"] = BIAS_NORM
+    train, valid = shopper_split(rows)
+    rounds = MAX_ROUNDS
+    if valid:
+        probe = xgb.train(params, rows.matrix(train), num_boost_round=MAX_ROUNDS,
+                          evals=[(rows.matrix(valid), "valid")], early_stopping_rounds=30, verbose_eval=False)
+        rounds = probe.best_iteration + 1
+    model = xgb.train(params, rows.matrix(range(len(rows.groups))), num_boost_round=rounds)
+    return model, {**params, "trees": rounds}
+
+
+def judged_groups(data: TrainingSet, queries: Sequence[str], progress: bool = True) -> EventRows:
+    """The judgments as groups of their own (features as `train` builds them, no profile;
+    labels on the judgments' gain scale), to fit beside the logged searches."""
+    from ranker.training.dataset import build_rows
+
+    built = build_rows(data.row_builder(), data.judgments, queries, progress=progress)
+    return EventRows([LoggedGroup(f"judged:{r.query}", f"judged:{r.query}", r.query, r.ids, r.labels, None)
+                      for r in built], [r.features for r in built])
+
+
+def combined(*parts: EventRows) -> EventRows:
+    return EventRows([g for p in parts for g in p.groups], [f for p in parts for f in p.features])
+
+
+def save_event_model(out_dir: Path, version: str, model: xgb.Booster, params: dict, data: TrainingSet,  # type: ignore[type-arg]
+                     *, personal: bool, extra: dict[str, Any]) -> Path:
+    """One served version (ranker.training.saving: the tree file written last, by rename)."""
+    from ranker.training import variants
+    from ranker.training.fit import Fitted, Settings
+    from ranker.training.saving import save_version
+
+    point = {"params": {k: v for k, v in params.items() if k in ("max_depth", "eta")}, "trees": params["trees"]}
+    fitted = Fitted(Settings(variants.XGBOOST.key, {variants.XGBOOST.key: point}, 0.0, "events"), [],
+                    {variants.XGBOOST.key: model})
+    return save_version(out_dir, version, fitted, data, extra={"personal": personal, "labels": "events", **extra})
