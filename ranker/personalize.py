@@ -27,7 +27,7 @@ from indexer.store.base import SearchReader
 from ranker.candidates import Candidate
 from ranker.events.profile import Profile
 from ranker.features.names import PERSONAL_FEATURES, PERSONAL_START
-from ranker.features.personal import PersonalTable, PersonalView
+from ranker.features.personal import PersonalTable, PersonalView, admitted
 from ranker.rerank import LearnedRanker, assign, reorder
 from ranker.stages import SearchContext
 
@@ -68,7 +68,7 @@ class PersonalizeStage:
         if profile is None:
             return None
         view = PersonalView.of(profile, time.time())
-        return view if view.evidence >= max(self.min_evidence, 1e-9) else None
+        return view if admitted(view, self.min_evidence) else None
 
     def __call__(self, search: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
         if not candidates:

@@ -61,6 +61,13 @@ class PersonalView:
                    profile.shares(profile.products), profile.unit_embedding(), profile.premium_band())
 
 
+def admitted(view: PersonalView, min_evidence: float) -> bool:
+    """The gate: enough engagement for the profile to change a search. Evidence decays
+    from the moment it arrives, so the threshold allows a percent of decay (a click a
+    moment ago counts as a click)."""
+    return view.evidence > 0 and view.evidence >= 0.99 * min_evidence
+
+
 def relative_prices(products: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """log(1 + price) above the median of the product's category among `products` (NaN: no price)."""
     log_price = np.array([math.log1p(p["price"]) if p.get("price") is not None else np.nan for p in products])

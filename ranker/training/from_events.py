@@ -37,7 +37,7 @@ from ranker.events.facts import facts_from
 from ranker.events.schema import GRADES, Event
 from ranker.events.store import EventStore, Search
 from ranker.features.compute import CandidateRanks
-from ranker.features.personal import PersonalView
+from ranker.features.personal import PersonalView, admitted
 from ranker.features.sources import features_for
 from ranker.request import SearchRequest
 from ranker.training.fit import TrainingSet
@@ -92,7 +92,7 @@ class Replay:
         if profile is None:
             return None
         view = PersonalView.of(profile, search.timestamp)
-        return view if view.evidence >= max(min_evidence, 1e-9) else None
+        return view if admitted(view, min_evidence) else None
 
 
 def _labels(store: EventStore) -> dict[str, dict[str, int]]:
