@@ -101,6 +101,12 @@ def profile_half_life_days() -> float:
     return _number("SHOPRANK_PROFILE_HALF_LIFE_DAYS", 3.0, 0.01, 3650.0)
 
 
+def events_retention_days() -> float:
+    """$SHOPRANK_EVENTS_RETENTION_DAYS: `python -m ranker retention` deletes events and
+    searches older than this (0: keep everything)."""
+    return _number("SHOPRANK_EVENTS_RETENTION_DAYS", 0.0, 0.0, 36500.0)
+
+
 def personal_min_evidence() -> float:
     """$SHOPRANK_PERSONAL_MIN_EVIDENCE: the decayed engagement weight (a click 1, a cart 3,
     a purchase 5) a profile needs before it changes a search."""

@@ -320,6 +320,25 @@ def cmd_evaluate_personalization(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Delete events and searches older than the retention period (run it daily, e.g. from cron)."""
+    from ranker.events.store import EventStore
+
+    data_dir = settings.data_dir(args.data_dir)
+    days = args.days if args.days is not None else settings.events_retention_days()
+    if days <= 0:
+        print("error: no retention period: pass --days N or set SHOPRANK_EVENTS_RETENTION_DAYS", file=sys.stderr)
+        return 1
+    path = settings.events_path(data_dir)
+    if not path.exists():
+        print(f"no event log at {path}: nothing to delete")
+        return 0
+    store = EventStore(path)
+    deleted = store.delete_before(time.time() - days * 86400.0)
+    print(f"deleted {deleted:,} events and searches older than {days:g} days from {path}; {store.count():,} remain")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -376,12 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     simulated.add_argument("--seed", type=int, default=1)
     simulated.add_argument("--port", type=positive_int, default=8765, help="where the simulation's server listens")
     simulated.add_argument("--json", help="write the figures here too")
+    retention = sub.add_parser("retention", help="delete shopper events and searches older than N days")
+    add_common_arguments(retention)
+    retention.add_argument("--days", type=float, help="default: $SHOPRANK_EVENTS_RETENTION_DAYS")
     upload = sub.add_parser("ltr-upload", help="send the newest ranker's Learning-to-Rank export to OPENSEARCH_URL")
     add_common_arguments(upload)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "ltr-upload": cmd_ltr_upload,
-                "evaluate-personalization": cmd_evaluate_personalization}
+                "evaluate-personalization": cmd_evaluate_personalization, "retention": cmd_retention}
     try:
         return commands[args.command](args)
     except (GenerationError, BackendUnavailable, settings.SettingsError, OSError) as exc:

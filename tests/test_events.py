@@ -135,6 +135,23 @@ def test_retention_deletes_old_events(tmp_path: Path) -> None:
     assert [e.timestamp for e in store.events()] == [parse_event(click()).timestamp]
 
 
+
+def test_the_retention_command_deletes_old_events_and_the_profiles_built_only_from_them(tmp_path: Path,
+                                                                                      capsys) -> None:  # type: ignore[no-untyped-def]
+    from ranker.__main__ import main
+
+    store = EventStore(tmp_path / "events.sqlite")
+    store.add([parse_event(click(user_id="gone", timestamp="2025-01-01T00:00:00Z")),
+               parse_event(click(user_id="kept", timestamp="2025-01-01T00:00:00Z")),
+               parse_event(click(user_id="kept", object_id="SR-2", timestamp=time.time() * 1000))], facts)
+    assert main(["retention", "--data-dir", str(tmp_path)]) == 1  # no period given: nothing deleted
+    assert "SHOPRANK_EVENTS_RETENTION_DAYS" in capsys.readouterr().err and store.count() == 3
+    assert main(["retention", "--days", "30", "--data-dir", str(tmp_path)]) == 0
+    assert "1 remain" in capsys.readouterr().out
+    assert [e.user_id for e in store.events()] == ["kept"]
+    assert store.profile("gone") is None and store.profile("kept") is not None
+
+
 WRITER = """
 import sys, time
 from pathlib import Path

@@ -203,13 +203,18 @@ class EventStore:
         return deleted
 
     def delete_before(self, cutoff: float) -> int:
-        """Retention: every event and search older than `cutoff` (seconds since the epoch)."""
+        """Retention: every event and search older than `cutoff` (seconds since the epoch),
+        and the profiles of shoppers with no engagement since (nothing they were built from
+        is kept). Returns the rows deleted."""
         db = self.db
         with _transaction(db):
             before = db.total_changes
             db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
             db.execute("DELETE FROM searches WHERE ts < ?", (cutoff,))
-            return db.total_changes - before
+            db.execute("DELETE FROM profiles WHERE coalesce(json_extract(state, '$.at'), 0) < ?", (cutoff,))
+            deleted = db.total_changes - before
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as for an erase: no old page stays in the log
+        return deleted
 
     def events(self, since: float = 0.0) -> Iterator[Event]:
         """Every stored event from `since`, in time order (ties in arrival order)."""
