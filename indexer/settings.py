@@ -107,6 +107,18 @@ def events_retention_days() -> float:
     return _number("SHOPRANK_EVENTS_RETENTION_DAYS", 0.0, 0.0, 36500.0)
 
 
+def interleave_share() -> float:
+    """$SHOPRANK_INTERLEAVE_SHARE: the share of searches that interleave the served model
+    with the candidate (0, the default: none)."""
+    return _number("SHOPRANK_INTERLEAVE_SHARE", 0.0, 0.0, 1.0)
+
+
+def interleave_candidate() -> str | None:
+    """$SHOPRANK_INTERLEAVE_CANDIDATE: the candidate model's version (DATA/rankers/xgb-<version>.json);
+    while it is set, the served model is the newest other one."""
+    return _get("SHOPRANK_INTERLEAVE_CANDIDATE") or None
+
+
 def personal_min_evidence() -> float:
     """$SHOPRANK_PERSONAL_MIN_EVIDENCE: the decayed engagement weight (a click 1, a cart 3,
     a purchase 5) a profile needs before it changes a search."""

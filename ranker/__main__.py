@@ -339,6 +339,32 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interleaving_report(args: argparse.Namespace) -> int:
+    """Which model wins the interleaved searches, from the event log."""
+    from ranker.events.store import EventStore
+    from ranker.interleave import verdicts
+
+    path = settings.events_path(settings.data_dir(args.data_dir))
+    if not path.exists():
+        print(f"error: no event log at {path}", file=sys.stderr)
+        return 1
+    store = EventStore(path)
+    found = verdicts(list(store.interleavings()), store.clicked())
+    if not found:
+        print(f"no interleaved searches in {path}: set SHOPRANK_INTERLEAVE_SHARE and SHOPRANK_INTERLEAVE_CANDIDATE")
+        return 0
+    for v in found:
+        leader = "candidate" if v.candidate_wins > v.served_wins else "served" if v.served_wins > v.candidate_wins \
+            else "neither"
+        print(f"served {v.served} vs candidate {v.candidate}: {v.searches:,} interleaved searches; wins: served "
+              f"{v.served_wins:,}, candidate {v.candidate_wins:,}, ties {v.ties:,} ({v.clicked_ties:,} with clicks); "
+              f"delta {v.delta:+.3f}; sign test p = {v.p_value:.3g}: {leader} leads")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{**v.__dict__, "delta": v.delta, "p_value": v.p_value}
+                                               for v in found], indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ranker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -398,12 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     retention = sub.add_parser("retention", help="delete shopper events and searches older than N days")
     add_common_arguments(retention)
     retention.add_argument("--days", type=float, help="default: $SHOPRANK_EVENTS_RETENTION_DAYS")
+    report = sub.add_parser("interleaving-report", help="which model wins the interleaved searches")
+    add_common_arguments(report)
+    report.add_argument("--json", help="write the verdicts here too")
     upload = sub.add_parser("ltr-upload", help="send the newest ranker's Learning-to-Rank export to OPENSEARCH_URL")
     add_common_arguments(upload)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "ltr-upload": cmd_ltr_upload,
-                "evaluate-personalization": cmd_evaluate_personalization, "retention": cmd_retention}
+                "evaluate-personalization": cmd_evaluate_personalization, "retention": cmd_retention,
+                "interleaving-report": cmd_interleaving_report}
     try:
         return commands[args.command](args)
     except (GenerationError, BackendUnavailable, settings.SettingsError, OSError) as exc:

@@ -206,6 +206,7 @@ def evaluate_personalization(data_dir: Path, sizes: Sizes, catalog_file: Path | 
         "personal model, anonymous": by_slice(personal, lambda r: r.anonymous),
         "personal model (debiased)": by_slice(personal, lambda r: r.shown),
         "personal model, raw clicks": by_slice(runs["personal, raw clicks"], lambda r: r.shown),
+        "oracle: anonymous top 30 in the hidden order": by_slice(personal, lambda r: r.oracle),
     }
     return {"sizes": sizes.__dict__, "versions": versions, "results": results,
             "gains": gains(results), "seconds": {k: round(v, 1) for k, v in seconds.items()}}
@@ -226,6 +227,8 @@ def gains(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str
         "anonymous searches: personal model vs non-personal model": change("personal model, anonymous",
                                                                            "non-personal model (events)"),
         "debiased vs raw clicks": change("personal model (debiased)", "personal model, raw clicks"),
+        "oracle (perfect knowledge of the taste) vs anonymous": change(
+            "oracle: anonymous top 30 in the hidden order", "personal model, anonymous"),
         "prior vs recall order": change("prior, no model (log phase: training shoppers)",
                                         "recall order, anonymous (log phase)"),
     }

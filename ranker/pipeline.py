@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from ranker.candidates import Candidate
 from ranker.facets import FacetsStage, shape_facets
 from ranker.feature_log import FeatureLog
 from ranker.fusion import FusionConfig
+from ranker.interleave import Interleaving, team_draft
 from ranker.merchandising import merchandising_stage
 from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
@@ -86,6 +88,22 @@ class PersonalSettings:
     prior_strength: float = 0.5
 
 
+@dataclass(frozen=True)
+class InterleaveWith:
+    """The candidate model's own pipeline, and the share of searches that interleave with it."""
+
+    pipeline: SearchPipeline
+    share: float
+
+    @property
+    def version(self) -> str:
+        assert self.pipeline.ranker is not None
+        return self.pipeline.ranker.version
+
+    def sampled(self, query_id: str) -> bool:
+        return zlib.crc32(query_id.encode()) % 10_000 < self.share * 10_000
+
+
 @dataclass
 class Ranked:
     """The stages up to and including the ranking stages, for one request."""
@@ -107,11 +125,13 @@ class SearchPipeline:
                  corrector: QueryCorrector | None = None, fusion: FusionConfig | None = None,
                  feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
                  disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
-                 personal: PersonalSettings | None = None):
+                 personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
         evaluation measuring what each one adds). `profiles`: where shoppers' profiles
-        are read (None: every search is anonymous)."""
+        are read (None: every search is anonymous). `interleave`: a candidate model's
+        pipeline to interleave with for a share of searches (ranker/interleave.py)."""
+        self.interleave = interleave
         unknown = set(disabled) - {"rerank", "personalize", "merchandise"}
         if unknown:
             raise ValueError(f"only ranking stages can be left out, not {', '.join(sorted(unknown))}")
@@ -168,7 +188,11 @@ class SearchPipeline:
         started = time.perf_counter()
         ranked = self.rank(request)
         search = ranked.search
-        page = _timed(search, "page", self.page, ranked.candidates)
+        candidates, teams = ranked.candidates, None
+        if self.interleave is not None and self.ranker is not None and self.interleave.sampled(search.query_id):
+            other = self.interleave.pipeline.rank(request)
+            candidates, teams = team_draft(candidates, other.candidates, search.query_id)
+        page = _timed(search, "page", self.page, candidates)
         summary: MatchSummary = _timed(search, "facets", self.facets, ranked.recalled)
         self._log_features(search, page.candidates)
         return SearchResponse(
@@ -181,6 +205,9 @@ class SearchPipeline:
             query_id=search.query_id,
             corrected_query=search.corrected_query,
             timings=search.timings if request.timings else None,
+            interleaving=None if teams is None or self.interleave is None or self.ranker is None else Interleaving(
+                search.query_id, self.ranker.version, self.interleave.version,
+                {c.id: teams[c.id] for c in page.candidates}),
         )
 
     def _log_features(self, search: SearchContext, page: list[Candidate]) -> None:

@@ -54,6 +54,7 @@ class SearchResponse:
     query_id: str  # unique per search; the id shopper events and the feature log join on
     corrected_query: str | None = None  # what was searched, when it differs from `query`
     timings: dict[str, float] | None = None  # stage -> milliseconds, when asked
+    interleaving: Any = None  # a ranker.interleave.Interleaving when this search was interleaved (not shown)
 
     def to_json(self) -> dict[str, Any]:
         out = {"query": self.query, "corrected_query": self.corrected_query, "total": self.total,

@@ -35,9 +35,15 @@ def meta_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.stem + ".meta.json")
 
 
-def latest_model(data_dir: Path) -> Path | None:
-    """The newest `DATA/rankers/xgb-<version>.json` (versions sort by time)."""
-    models = sorted(p for p in (data_dir / "rankers").glob("xgb-*.json") if not p.name.endswith(".meta.json"))
+def model_path(data_dir: Path, version: str) -> Path:
+    return data_dir / "rankers" / f"xgb-{version}.json"
+
+
+def latest_model(data_dir: Path, excluding: str | None = None) -> Path | None:
+    """The newest `DATA/rankers/xgb-<version>.json` (versions sort by time), other than
+    version `excluding` (a candidate under test is not served)."""
+    models = sorted(p for p in (data_dir / "rankers").glob("xgb-*.json") if not p.name.endswith(".meta.json")
+                    and p.stem != f"xgb-{excluding}")
     return models[-1] if models else None
 
 

@@ -35,8 +35,8 @@ from ranker.feature_log import FeatureLog
 from ranker.features.product_table import ProductTable
 from ranker.features.sources import feature_source, product_table
 from ranker.fusion import FusionConfig
-from ranker.pipeline import PersonalSettings, SearchPipeline
-from ranker.rerank import LearnedRanker, latest_model
+from ranker.pipeline import InterleaveWith, PersonalSettings, SearchPipeline
+from ranker.rerank import LearnedRanker, latest_model, model_path
 from ranker.spelling import QueryCorrector, query_corrector
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class ServingState:
         self.events = EventStore(settings.events_path(backend.data_dir), settings.events_sync(),
                                  settings.profile_half_life_days())
         self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
+        self._share = settings.interleave_share()
+        self._candidate = settings.interleave_candidate() if self._share > 0 else None
         self._current: Loaded | None = None
         self._failed: Stamp | None = None  # the stamp whose index did not load
         self._failure = ""
@@ -118,7 +120,7 @@ class ServingState:
         except FileNotFoundError:
             return None
         if self._listed is None or self._listed[0] != changed:
-            model = latest_model(self.backend.data_dir)
+            model = latest_model(self.backend.data_dir, excluding=self._candidate)
             self._listed = (changed, None if model is None else (model.name, changed))
         return self._listed[1]
 
@@ -155,6 +157,21 @@ class ServingState:
             log.error("event=model_load_failed model=%s error=%r", path.name, str(exc))
             return None
 
+    def _interleave_with(self, reader: SearchReader, table: ProductTable | None,
+                         corrector: QueryCorrector | None) -> InterleaveWith | None:
+        """The candidate model's pipeline, when interleaving is asked for and it loads."""
+        if self._candidate is None:
+            return None
+        path = model_path(self.backend.data_dir, self._candidate)
+        ranker = self._try_ranker(path, reader, table, None) if path.exists() else None
+        if ranker is None:
+            log.error("event=interleave_candidate_missing version=%s", self._candidate)
+            return None
+        candidate = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
+                                   corrector=corrector, fusion=self.fusion, profiles=self.events,
+                                   personal=self._personal)
+        return InterleaveWith(candidate, self._share)
+
     def _load(self, stamp: Stamp) -> None:
         current = self._current
         try:
@@ -173,7 +190,8 @@ class ServingState:
                 ranker = self._load_ranker(reader, table, stamp.model, previous, same_index)
             pipeline = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
                                       corrector=corrector, fusion=self.fusion, feature_log=self._feature_log,
-                                      profiles=self.events, personal=self._personal)
+                                      profiles=self.events, personal=self._personal,
+                                      interleave=self._interleave_with(reader, table, corrector))
             self._current = Loaded(stamp, reader, corrector, table, ranker, pipeline)
             self._failed = None
             log.info("event=serving_loaded generation=%s ranker=%s", reader.generation,

@@ -1,9 +1,9 @@
 """Simulated shoppers over the demo catalog, searching through the real HTTP API.
 
-Each shopper has hidden tastes: two departments, a favourite brand in each (brand
-loyalty carries across a department's categories: the sofas and the beds of one maker),
-a favourite value of each attribute (a color, a material, a size), and a price level
-(where in a category's price range they buy). A search picks one of the
+Each shopper has hidden tastes, the kinds the personalization issue names: two
+departments, a favourite brand in each (brand loyalty carries across a department's
+categories: the sofas and the beds of one maker), a favourite color or a favourite
+material (one of the two), and a price level (where in a category's price range they buy). A search picks one of the
 shopper's categories (now and then another) and types a product noun of it.
 
 What a product is worth to a shopper for a query (the hidden, preference-weighted
@@ -37,6 +37,8 @@ from indexer.demo_catalog import DEPARTMENTS
 EXAMINATION = (0.68, 0.61, 0.48, 0.34, 0.28, 0.20, 0.11, 0.10, 0.08, 0.06)
 MAX_RELEVANCE = 4.0
 CLICK_NOISE = 0.05
+TASTE_ATTRIBUTES = ("color", "material")
+ORACLE_DEPTH = 30  # as deep as a model learned from events re-ranks
 CART_GIVEN_CLICK = 0.6  # times fit
 PURCHASE_GIVEN_CART = 0.5
 
@@ -45,7 +47,7 @@ PURCHASE_GIVEN_CART = 0.5
 class Taste:
     departments: tuple[str, ...]
     brands: frozenset[str]  # "department|brand"
-    values: Mapping[str, str]  # attribute name -> favourite value
+    values: Mapping[str, str]  # the attribute they care about ("color" or "material") -> favourite value
     price_level: float  # 0 cheapest of a category .. 1 dearest
 
 
@@ -77,7 +79,9 @@ def new_taste(rng: random.Random) -> Taste:
         for _nouns, _brands, attributes, _price in DEPARTMENTS[department].values():
             for name, options in attributes.items():
                 choices.setdefault(name, set()).update(options)
-    values = {name: rng.choice(sorted(options)) for name, options in sorted(choices.items())}
+    kinds = [k for k in TASTE_ATTRIBUTES if k in choices] or sorted(choices)
+    kind = rng.choice(kinds)
+    values = {kind: rng.choice(sorted(choices[kind]))}
     return Taste(departments, frozenset(brands), values, rng.random())
 
 
@@ -95,7 +99,7 @@ def fit(taste: Taste, catalog: Catalog, product: Mapping[str, Any]) -> float:
     brand = 1.0 if f"{department}|{product.get('brand')}" in taste.brands else 0.0
     attributes = product.get("attributes") or {}
     judged = [attributes[name] == value for name, value in taste.values.items() if name in attributes]
-    attribute = sum(judged) / len(judged) if judged else 0.0
+    attribute = sum(judged) / len(judged) if judged else 0.5  # a product without it: neither liked nor not
     low, high = catalog.price_range[product["category"]]
     where = (math.log1p(product["price"]) - low) / (high - low) if high > low else 0.5
     price = math.exp(-0.5 * ((where - taste.price_level) / 0.25) ** 2)
@@ -176,8 +180,8 @@ class Client:
             raw = response.read()
         return json.loads(raw) if raw else None
 
-    def search(self, text: str, user_id: str | None) -> tuple[str, list[str]]:
-        params = {"q": text, "k": 10, **({"user_id": user_id} if user_id else {})}
+    def search(self, text: str, user_id: str | None, k: int = 10) -> tuple[str, list[str]]:
+        params = {"q": text, "k": k, **({"user_id": user_id} if user_id else {})}
         answer = self._call("GET", "/search?" + urllib.parse.urlencode(params))
         return answer["query_id"], [r["id"] for r in answer["results"]]
 
@@ -200,6 +204,7 @@ class SearchRecord:
     past_events: int  # clicks, carts and purchases the shopper had sent before it
     shown: Outcome  # what the shopper saw (personal when the system personalizes)
     anonymous: Outcome | None  # the same query without a shopper id, when asked
+    oracle: Outcome | None  # the anonymous top ORACLE_DEPTH in the shopper's hidden order: the headroom
 
 
 def run_shopper(client: Client, catalog: Catalog, population: str, shopper: int, searches: int, seed: int, *,
@@ -213,11 +218,14 @@ def run_shopper(client: Client, catalog: Catalog, population: str, shopper: int,
         query = next_query(taste, queries)
         query_id, shown = client.search(query.text, user_id if personal else None)
         outcome = browse(taste, catalog, query, shown, seeded(seed, population, shopper, number, "clicks"))
-        anonymous = None
+        anonymous = oracle = None
         if compare_anonymous:
-            _qid, plain = client.search(query.text, None)
-            anonymous = browse(taste, catalog, query, plain, seeded(seed, population, shopper, number, "clicks"))
-        records.append(SearchRecord(shopper, number, past, outcome, anonymous))
+            _qid, plain = client.search(query.text, None, k=ORACLE_DEPTH)
+            dice = seeded(seed, population, shopper, number, "clicks")
+            anonymous = browse(taste, catalog, query, plain[:10], dice)
+            best = sorted(plain, key=lambda i: -relevance(taste, catalog, query, catalog.by_id[i]))
+            oracle = browse(taste, catalog, query, best[:10], seeded(seed, population, shopper, number, "clicks"))
+        records.append(SearchRecord(shopper, number, past, outcome, anonymous, oracle))
         if send_events:
             client.send(user_id, query_id, outcome.engaged)
             past += len(outcome.engaged)

@@ -49,7 +49,7 @@ class EventsApi:
         try:
             self.store.record_search(Search(response.query_id, time.time(), search.shopper.user_id,
                                             search.shopper.session_id, search.query,
-                                            [r["id"] for r in response.results]))
+                                            [r["id"] for r in response.results]), response.interleaving)
         except sqlite3.Error as exc:
             log.warning("event=search_not_recorded error=%r", str(exc))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from ranker.events.book import ProfileBook
 from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, ProductFacts, Profile, dump_profile, load_profile
 from ranker.events.schema import IMPRESSION, Event
+from ranker.interleave import Interleaving
 
 FactsOf = Callable[[Sequence[str]], dict[str, ProductFacts]]  # product ids -> what the index knows of them
 
@@ -54,6 +55,13 @@ CREATE TABLE IF NOT EXISTS searches (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS searches_shopper ON searches (shopper);
 CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
+CREATE TABLE IF NOT EXISTS interleavings (
+    query_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    served TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    teams TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profiles (
     shopper TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -157,7 +165,7 @@ class EventStore:
         shopper = user_id or session_id
         return None if shopper is None else self._stored_profile(shopper)
 
-    def record_search(self, search: Search) -> None:
+    def record_search(self, search: Search, interleaving: Interleaving | None = None) -> None:
         """The search and one impression per product shown, keyed as a client's copy of
         the same impression would be (so that copy is a duplicate). Written without a disk
         sync: it is on every search's path, and no client was promised it (a crash of the
@@ -177,6 +185,22 @@ class EventStore:
                        (search.query_id, search.timestamp, shopper, search.user_id, search.session_id,
                         search.query, json.dumps(search.shown)))
             db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", impressions)
+            if interleaving is not None:
+                db.execute("INSERT OR IGNORE INTO interleavings VALUES (?,?,?,?,?)", (
+                    interleaving.query_id, search.timestamp, interleaving.served, interleaving.candidate,
+                    json.dumps(interleaving.teams)))
+
+    def interleavings(self) -> Iterator[Interleaving]:
+        for row in self.db.execute("SELECT query_id, served, candidate, teams FROM interleavings ORDER BY ts"):
+            yield Interleaving(row[0], row[1], row[2], json.loads(row[3]))
+
+    def clicked(self) -> dict[str, set[str]]:
+        """query id -> the products clicked after that search."""
+        out: dict[str, set[str]] = {}
+        for query_id, product in self.db.execute("SELECT query_id, object_id FROM events WHERE action = 'click' "
+                                                 "AND query_id IS NOT NULL AND object_id IS NOT NULL"):
+            out.setdefault(query_id, set()).add(product)
+        return out
 
     def linked_sessions(self, user_id: str) -> list[str]:
         """Sessions that events tie to this user (an event that carried both ids)."""
@@ -192,6 +216,8 @@ class EventStore:
             ids = [shopper_id, *self.linked_sessions(shopper_id)]
             marks = ",".join("?" * len(ids))
             before = db.total_changes
+            db.execute(f"DELETE FROM interleavings WHERE query_id IN (SELECT query_id FROM searches WHERE "
+                       f"shopper IN ({marks}) OR user_id IN ({marks}) OR session_id IN ({marks}))", ids * 3)
             for table in ("events", "searches"):
                 db.execute(f"DELETE FROM {table} WHERE shopper IN ({marks}) OR user_id IN ({marks}) "
                            f"OR session_id IN ({marks})", ids * 3)
@@ -211,6 +237,7 @@ class EventStore:
             before = db.total_changes
             db.execute("DELETE FROM events WHERE ts < ?", (cutoff,))
             db.execute("DELETE FROM searches WHERE ts < ?", (cutoff,))
+            db.execute("DELETE FROM interleavings WHERE ts < ?", (cutoff,))
             db.execute("DELETE FROM profiles WHERE coalesce(json_extract(state, '$.at'), 0) < ?", (cutoff,))
             deleted = db.total_changes - before
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as for an erase: no old page stays in the log
