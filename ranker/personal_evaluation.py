@@ -17,7 +17,6 @@ relevance, the probability of a click, and expected purchases.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -107,18 +106,15 @@ def browse_all(client: Client, catalog: Catalog, population: str, sizes: Sizes, 
     return records
 
 
-def train(data_dir: Path, *flags: str) -> str:
-    """One `train --events` run; returns the model's version."""
-    from ranker.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["train", "--events", "--data-dir", str(data_dir), *flags])
-    if code != 0:
-        raise RuntimeError(f"train --events {' '.join(flags)} failed: {err.getvalue()}")
-    time.sleep(1.1)  # versions are stamped to the second
+def train(data_dir: Path, env: dict[str, str], *flags: str) -> str:
+    """One `python -m ranker train --events` run, as an operator runs it; returns the version."""
     from ranker.rerank import latest_model
 
+    done = subprocess.run([sys.executable, "-m", "ranker", "train", "--events", "--data-dir", str(data_dir), *flags],
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"train --events {' '.join(flags)} failed: {done.stderr[-2000:]}")
+    time.sleep(1.1)  # versions are stamped to the second
     model = latest_model(data_dir)
     assert model is not None
     return model.stem.removeprefix("xgb-")
@@ -171,15 +167,14 @@ def evaluate_personalization(data_dir: Path, sizes: Sizes, catalog_file: Path | 
     reader = open_backend(data_dir).reader()
     catalog = Catalog(reader.catalog().products)
     env = {"SHOPRANK_EVENTS_DB": str(data_dir / "events.sqlite"), "SHOPRANK_EVENTS_SYNC": "normal"}
-    os.environ.update(env)  # the in-process `train` reads the same log
     started = time.perf_counter()
     with serving(data_dir, {**env, "SHOPRANK_PERSONAL_PRIOR": "0.5"}, port) as client:
         logged = browse_all(client, catalog, "train", sizes, sizes.train_shoppers, "log")
     seconds = {"log": time.perf_counter() - started}
 
     mark = time.perf_counter()
-    versions = {"non-personal": train(data_dir, "--no-personal"), "personal": train(data_dir),
-                "personal, raw clicks": train(data_dir, "--naive-clicks")}
+    versions = {"non-personal": train(data_dir, env, "--no-personal"), "personal": train(data_dir, env),
+                "personal, raw clicks": train(data_dir, env, "--naive-clicks")}
     seconds["train"] = time.perf_counter() - mark
 
     runs: dict[str, list[SearchRecord]] = {}

@@ -30,14 +30,9 @@ def post_events(base: str, events: Any) -> tuple[int, Any]:
 
 
 def rows_mentioning(database: Path, text: str) -> list[str]:
-    if not database.exists():
-        return []
-    db = sqlite3.connect(database)
-    try:
-        rows = [" ".join(map(str, r)) for t in ("events", "searches", "profiles") for r in db.execute(f"SELECT * FROM {t}")]
-    finally:
-        db.close()
-    return [r for r in rows if text in r]
+    from tests.test_events import stored_rows
+
+    return [r for r in stored_rows(database) if text in r]
 
 
 @pytest.fixture

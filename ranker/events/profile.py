@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from indexer.store.base import category_levels
 
@@ -205,18 +206,14 @@ class Profile:
 
 def dump_profile(profile: Profile) -> tuple[str, bytes | None]:
     """(the weights as JSON, the embedding as float32 bytes): a profile's stored form."""
-    import json
-
     state = {name: getattr(profile, name) for name in (
         "half_life_days", "at", "brands", "category_brands", "categories", "attributes", "attribute_names",
         "products", *_SCALARS, "counts")}
     embedding = None if profile.embedding is None else profile.embedding.astype(np.float32).tobytes()
-    return json.dumps(state, separators=(",", ":")), embedding
+    return orjson.dumps(state).decode(), embedding
 
 
 def load_profile(state: str, embedding: bytes | None) -> Profile:
-    import json
-
-    profile = Profile(**json.loads(state))
+    profile = Profile(**orjson.loads(state))
     profile.embedding = None if embedding is None else np.frombuffer(embedding, dtype=np.float32).copy()
     return profile
