@@ -1,4 +1,4 @@
-"""Shopper event ingestion over HTTP against the real server (`python -m web`, 2 workers).
+"""Shopper event ingestion over HTTP against the real server (`python -m web`, --workers 2).
 
     python bench/events.py [--data-dir DIR] [--seconds 15]
 
@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--single-rate", type=float, default=500.0, help="requests/s of the paced single step")
     parser.add_argument("--shoppers", type=int, default=5000)
     parser.add_argument("--sync", choices=("full", "normal"), default="full", help="SHOPRANK_EVENTS_SYNC")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     args = parser.parse_args()
 
     from indexer.backends import open_backend
@@ -164,7 +165,7 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "web", "--data-dir", str(data_dir), "--port", str(port),
-                               "--workers", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               "--workers", str(args.workers)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "SHOPRANK_EVENTS_DB": str(events_db),
                                    "SHOPRANK_EVENTS_SYNC": args.sync})
     try:

@@ -35,6 +35,11 @@ class Backend(Protocol):
         """(label, value) lines for `python -m indexer status`."""
         ...
 
+    def behavior_sink(self) -> Any:
+        """Where searches and shopper events are copied for the store's own behaviour
+        tooling (a cluster's UBI indices: indexer.store.opensearch_ubi), or None."""
+        ...
+
 
 class EmbeddedBackend:
     name = "embedded"
@@ -67,6 +72,9 @@ class EmbeddedBackend:
         return [("backend", "embedded"), ("data dir", str(self.data_dir)),
                 ("serving", pointer.current or "(none)"), ("rollback", pointer.previous or "(none)")]
 
+    def behavior_sink(self) -> Any:
+        return None  # the event log in the data dir is all there is
+
 
 class OpenSearchBackend:
     """One client (one connection pool) for the life of the process."""
@@ -79,6 +87,7 @@ class OpenSearchBackend:
         self.definition = definition
         self.settings = cluster
         self._client: Any = None
+        self._ubi: Any = None
 
     @property
     def client(self) -> Any:
@@ -100,6 +109,13 @@ class OpenSearchBackend:
 
     def serving_stamp(self) -> Hashable | None:
         return self.reader().vocabulary_stamp()
+
+    def behavior_sink(self) -> Any:
+        if self._ubi is None:
+            from indexer.store.opensearch_ubi import UbiWriter
+
+            self._ubi = UbiWriter(self.client)
+        return self._ubi
 
     def status(self) -> list[tuple[str, str]]:
         reader = self.reader()

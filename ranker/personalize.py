@@ -35,6 +35,7 @@ PRIOR_DEPTH = 50
 # How much each personal feature says in the prior (the cosine is taken relative to the
 # head's median, since every candidate of one query is similar to the same profile).
 PRIOR_WEIGHTS = {"personal_category_affinity": 0.5, "personal_brand_affinity": 0.5, "personal_brand_in_category": 1.0,
+                 "personal_brand_in_department": 0.5,
                  "personal_attribute_affinity": 1.0, "personal_embedding_cosine": 2.0,
                  "personal_price_fit": 0.5, "personal_engaged": 0.5}
 _PRIOR = np.array([PRIOR_WEIGHTS.get(name, 0.0) for name in PERSONAL_FEATURES], dtype=np.float64)

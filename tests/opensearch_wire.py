@@ -216,6 +216,8 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
         c.pipelines[parts[-1]] = body
         return 200, {"acknowledged": True}
     if group == "indices.create":
+        if parts[0] in c.indices:
+            return 400, {"error": {"type": "resource_already_exists_exception", "reason": f"[{parts[0]}] exists"}}
         c.indices[parts[0]] = {"mappings": body["mappings"], "docs": {}}
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": parts[0]}
     if group == "indices.get":
@@ -251,6 +253,16 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
         return 200, {"count": sum(len(c.indices[n]["docs"]) for n in c.resolve(parts[0])), "_shards": {"total": 1}}
     if group == "bulk":
         return 200, _bulk(body)
+    if group == "delete_by_query":  # `terms` clauses of a bool `should` only: what the UBI erase sends
+        wanted = [(field, set(values)) for clause in body["query"]["bool"]["should"]
+                  for field, values in clause["terms"].items()]
+        deleted = 0
+        for name in c.resolve(parts[0]):
+            docs = c.indices[name]["docs"]
+            for doc_id in [d for d, source in docs.items() if any(source.get(f) in v for f, v in wanted)]:
+                del docs[doc_id]
+                deleted += 1
+        return 200, {"took": 1, "timed_out": False, "total": deleted, "deleted": deleted, "failures": []}
     if group == "mget":
         names = c.resolve(parts[0])
         docs = []

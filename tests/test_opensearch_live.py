@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,44 @@ def test_a_reindex_under_searches_fails_none(cluster_index: Path, demo_catalog: 
     after = backend.reader().generation
     assert after != before and failures == [] and searched[0] > 0
     assert before in generations  # searches ran on the old index while the new one was loading
+
+
+def test_searches_and_events_reach_the_clusters_ubi_indices(cluster_index: Path, models_dir: Path) -> None:
+    """Through a real server on the cluster backend: UBI documents in the cluster, in the
+    format its UBI tooling reads, and gone after the shopper is erased."""
+    from indexer.backends import open_backend
+    from tests.conftest import Server
+    from tests.test_events_api import post_events
+
+    shopper = f"ubi-live-{secrets.token_hex(4)}"
+    alias = open_backend(cluster_index).settings.alias
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPRANK_BACKEND", "opensearch")
+        env.setenv("OPENSEARCH_ALIAS", alias)
+        server = Server(cluster_index, workers=1)
+        try:
+            status, found = server.get(f"/search?q=sofa&k=5&user_id={shopper}")
+            assert status == 200
+            status, answer = post_events(server.base, {"action_name": "click", "user_id": shopper, "position": 2,
+                                                       "object_id": found["results"][1]["id"],
+                                                       "query_id": found["query_id"]})
+            assert status == 200 and answer["accepted"] == 1
+            client = open_backend(cluster_index).client
+
+            def count(index: str) -> int:
+                client.indices.refresh(index=index)
+                body = {"query": {"term": {"user_id": shopper}}}
+                return int(client.count(index=index, body=body)["count"])
+
+            deadline = time.monotonic() + 30
+            while (count("ubi_queries"), count("ubi_events")) != (1, 1) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert (count("ubi_queries"), count("ubi_events")) == (1, 1)
+            hits = client.search(index="ubi_events", body={"query": {"term": {"user_id": shopper}}})["hits"]["hits"]
+            event = hits[0]["_source"]
+            assert event["event_attributes"]["object"]["object_id"] == found["results"][1]["id"]
+            assert event["query_id"] == found["query_id"] and event["event_attributes"]["position"]["ordinal"] == 2
+            assert server.get(f"/users/{shopper}", method="DELETE")[0] == 204
+            assert (count("ubi_queries"), count("ubi_events")) == (0, 0)
+        finally:
+            server.stop()

@@ -5,6 +5,7 @@ Flows run through the real CLI and searcher; only the socket is replaced."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,68 @@ def test_ltr_upload_names_what_is_missing(wire, tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("OPENSEARCH_URL")
     assert ranker_main(["ltr-upload", "--data-dir", str(tmp_path)]) == 1
     assert "needs OPENSEARCH_URL" in capsys.readouterr().err
+
+
+def test_searches_and_events_reach_the_clusters_ubi_indices_and_leave_with_an_erase(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path) -> None:
+    from web.app import create_app
+
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    app = create_app(tmp_path, models_dir=models_dir)
+    client = app.test_client()
+    found = client.get("/search?q=sofa&k=5&user_id=ubi-shopper&session_id=ubi-session").get_json()
+    shown = [r["id"] for r in found["results"]]
+    answer = client.post("/events", json=[
+        {"action_name": "click", "user_id": "ubi-shopper", "object_id": shown[2], "position": 3,
+         "query_id": found["query_id"]},
+        {"action_name": "add_to_cart", "session_id": "other", "event_attributes": {
+            "object": {"object_id": shown[0]}, "position": {"ordinal": 1}}, "timestamp": "2026-12-03T10:00:00Z"}])
+    assert answer.get_json()["accepted"] == 2
+    client.get("/search?q=lamp&user_id=other")
+    sink = app.extensions["shoprank"].backend.behavior_sink()
+    assert sink.flush(timeout=120)  # the fake checks each body against the spec: slow for a mapping
+    assert wire.violations == []
+    queries, events = wire.indices["ubi_queries"]["docs"], wire.indices["ubi_events"]["docs"]
+    query = queries[found["query_id"]]
+    assert query["user_query"] == "sofa" and query["query_response_object_ids"] == shown
+    assert query["user_id"] == "ubi-shopper" and query["timestamp"].endswith("Z")
+    click = next(e for e in events.values() if e["action_name"] == "click")
+    assert click["event_attributes"] == {"object": {"object_id": shown[2], "object_id_field": "id"},
+                                         "position": {"ordinal": 3}}
+    assert click["query_id"] == found["query_id"] and "object_id" not in click
+    cart = next(e for e in events.values() if e["action_name"] == "add_to_cart")
+    assert cart["timestamp"] == "2026-12-03T10:00:00.000Z" and cart["session_id"] == "other"
+    assert wire.indices["ubi_events"]["mappings"]["properties"]["timestamp"] == {"type": "date"}
+
+    assert client.delete("/users/ubi-shopper").status_code == 204
+    remaining = list(queries.values()) + list(events.values())
+    assert remaining and all(d.get("user_id") != "ubi-shopper" for d in remaining)
+    assert all(d.get("session_id") != "ubi-session" for d in remaining)  # the session linked to the user too
+    assert wire.violations == []
+
+
+def test_ubi_documents_that_meet_a_cluster_outage_are_sent_when_it_is_back(  # type: ignore[no-untyped-def]
+        wire, tmp_path: Path, demo_catalog: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from indexer.store import opensearch_ubi
+
+    caplog.set_level(logging.INFO, logger="indexer.store.opensearch_ubi")
+    from web.app import create_app
+
+    monkeypatch.setattr(opensearch_ubi, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
+    assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
+    app = create_app(tmp_path, models_dir=models_dir)
+    client = app.test_client()
+    found = client.get("/search?q=desk&user_id=u-later").get_json()
+    sink = app.extensions["shoprank"].backend.behavior_sink()
+    assert client.post("/events", json={"action_name": "click", "user_id": "u-later",
+                                        "object_id": found["results"][0]["id"]}).status_code == 200
+    wire.down = True  # the writer waits up to a second for more documents: its send meets the outage
+    time.sleep(2.0)
+    wire.down = False
+    assert sink.flush(timeout=120)  # the fake checks each body against the spec: slow for a mapping
+    assert found["query_id"] in wire.indices["ubi_queries"]["docs"]
+    assert len(wire.indices["ubi_events"]["docs"]) == 1
+    assert "event=ubi_send_failed attempt=1" in caplog.text and "ubi_documents_dropped" not in caplog.text

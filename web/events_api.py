@@ -20,7 +20,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from indexer.store.base import SearchReader
 from ranker.events.facts import facts_from
 from ranker.events.profile import Profile
-from ranker.events.schema import EventError, parse_event
+from ranker.events.schema import EventError, iso_time, parse_event, ubi_document
 from ranker.events.store import FactsOf, Search
 from ranker.request import SearchRequest, SearchResponse
 from ranker.serving import ServingState
@@ -35,6 +35,7 @@ class EventsApi:
     def __init__(self, state: ServingState):
         self.state = state
         self.store = state.events
+        self.ubi = state.backend.behavior_sink()  # the cluster's UBI indices, on a cluster backend
         self._facts: tuple[SearchReader, FactsOf] | None = None
 
     def facts(self) -> FactsOf:
@@ -46,12 +47,19 @@ class EventsApi:
 
     def record(self, search: SearchRequest, response: SearchResponse) -> None:
         """A failed record never fails the search: it is logged and the search answered."""
+        shown = [r["id"] for r in response.results]
+        now = time.time()
         try:
-            self.store.record_search(Search(response.query_id, time.time(), search.shopper.user_id,
-                                            search.shopper.session_id, search.query,
-                                            [r["id"] for r in response.results]), response.interleaving)
+            self.store.record_search(Search(response.query_id, now, search.shopper.user_id,
+                                            search.shopper.session_id, search.query, shown), response.interleaving)
         except sqlite3.Error as exc:
             log.warning("event=search_not_recorded error=%r", str(exc))
+        if self.ubi is not None:
+            self.ubi.queries([(response.query_id, {
+                "application": "shoprank", "query_id": response.query_id, "user_query": search.query,
+                "user_id": search.shopper.user_id, "session_id": search.shopper.session_id, "client_id": None,
+                "query_response_id": response.query_id, "query_response_object_ids": shown,
+                "query_attributes": {}, "timestamp": iso_time(now)})])
 
     def post_events(self) -> Response:
         if not request.is_json:
@@ -73,6 +81,8 @@ class EventsApi:
             except EventError as exc:
                 errors.append({"index": index, "message": str(exc)})
         added = self.store.add(events, self.facts()) if events else None
+        if added is not None and self.ubi is not None:
+            self.ubi.events([(e.key, ubi_document(e)) for e in added.stored])
         return jsonify({"accepted": added.accepted if added else 0, "duplicates": added.duplicates if added else 0,
                         "errors": errors})
 
@@ -82,7 +92,11 @@ class EventsApi:
         return jsonify({"shopper_id": shopper_id, **profile.to_json(time.time())})
 
     def delete_shopper(self, shopper_id: str) -> Response:
-        self.store.erase(_shopper(shopper_id))
+        shopper = _shopper(shopper_id)
+        linked = self.store.linked_sessions(shopper)
+        self.store.erase(shopper)
+        if self.ubi is not None:
+            self.ubi.erase([shopper, *linked])
         return Response(status=204)
 
 

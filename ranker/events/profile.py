@@ -37,7 +37,7 @@ class ProductFacts:
     attributes: dict[str, str]
     price: float | None
     vector: np.ndarray | None
-    relative_price: float | None = None  # log(1 + price) above its category's median (None: not known)
+    relative_price: float | None = None  # its price's percentile in its category, 0-1 (None: not known)
 
     @classmethod
     def of(cls, product: dict[str, Any], vector: np.ndarray | None,
@@ -65,7 +65,7 @@ class Profile:
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS
     at: float | None = None  # every weight below is decayed to this time (None: no engagement yet)
     brands: dict[str, float] = field(default_factory=dict)
-    category_brands: dict[str, float] = field(default_factory=dict)  # "category path|brand"
+    category_brands: dict[str, float] = field(default_factory=dict)  # "category level|brand", every level
     categories: dict[str, float] = field(default_factory=dict)  # every level of each path
     attributes: dict[str, float] = field(default_factory=dict)  # "name=value"
     attribute_names: dict[str, float] = field(default_factory=dict)
@@ -111,8 +111,8 @@ class Profile:
             return
         if facts.brand:
             self.brands[facts.brand] = self.brands.get(facts.brand, 0.0) + weight
-            if facts.category:
-                key = f"{facts.category}|{facts.brand}"
+            for level in category_levels(facts.category or ""):
+                key = f"{level}|{facts.brand}"
                 self.category_brands[key] = self.category_brands.get(key, 0.0) + weight
         for level in category_levels(facts.category or ""):
             self.categories[level] = self.categories.get(level, 0.0) + weight

@@ -143,3 +143,26 @@ def event_key(event_id: str | None, event: dict[str, Any]) -> str:
     content = [event["user_id"] or event["session_id"], event["action"], event["object_id"], event["query_id"],
                round(event["timestamp"], 3)]
     return "sha1:" + hashlib.sha1(json.dumps(content).encode()).hexdigest()
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ubi_document(event: Event) -> dict[str, Any]:
+    """The event in the UBI event format, whichever form it came in (what it was sent
+    with, and the fields UBI tooling reads set from what was understood)."""
+    document = dict(event.document)
+    document.update({"action_name": event.action, "query_id": event.query_id, "user_id": event.user_id,
+                     "session_id": event.session_id, "client_id": event.client_id,
+                     "timestamp": iso_time(event.timestamp)})
+    document.pop("object_id", None)
+    document.pop("position", None)
+    attributes = dict(document.get("event_attributes") or {})
+    if event.object_id is not None:
+        attributes["object"] = {**(attributes.get("object") or {}), "object_id": event.object_id,
+                                "object_id_field": "id"}
+    if event.position is not None:
+        attributes["position"] = {**(attributes.get("position") or {}), "ordinal": event.position}
+    document["event_attributes"] = attributes
+    return document

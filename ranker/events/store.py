@@ -83,6 +83,7 @@ _CHUNK = 500  # ids per IN (...) list: well under SQLite's limit on variables
 class Added:
     accepted: int
     duplicates: int
+    stored: tuple[Event, ...] = ()  # the accepted events
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class EventStore:
                 e.object_id, e.position, orjson.dumps(e.document).decode()) for e in new])
             if facts_of is not None and new:
                 self._update_profiles(new, facts_of)
-        return Added(len(new), len(events) - len(new))
+        return Added(len(new), len(events) - len(new), tuple(new))
 
     def _recorded_impressions(self, events: Sequence[Event]) -> set[tuple[str | None, str | None]]:
         """(query id, product) of the client impressions a recorded search already shows."""

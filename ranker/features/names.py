@@ -7,7 +7,7 @@ from __future__ import annotations
 # How a candidate fits the shopper's profile (ranker/features/personal.py); always last.
 PERSONAL_FEATURES: tuple[str, ...] = (
     "personal_evidence", "personal_category_affinity", "personal_brand_affinity", "personal_brand_in_category",
-    "personal_attribute_affinity",
+    "personal_brand_in_department", "personal_attribute_affinity",
     "personal_embedding_cosine", "personal_price_fit", "personal_engaged",
 )
 SEARCH_FIELD_FEATURES = ("title", "brand.text", "category.text", "attributes_text", "description")

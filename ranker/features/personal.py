@@ -10,11 +10,13 @@ gets exactly the features, and the ranking, of a search without a shopper.
     personal_brand_affinity      the profile's share of engagement with the candidate's brand
     personal_brand_in_category   the same within the candidate's category: of the engagement
                                  in that category, the share with this brand
+    personal_brand_in_department the same within the top level of its category path (loyalty
+                                 to a maker often spans a department: its sofas and its beds)
     personal_attribute_affinity  mean, over the candidate's attributes the shopper has an
                                  opinion on, of the share of that value (color=gray among colors)
     personal_embedding_cosine    cosine of the candidate's vector to the engaged products' mean
-    personal_price_fit           exp(-z^2 / 2), z the candidate's relative price (log price
-                                 above its category's median) from the profile's band of
+    personal_price_fit           exp(-z^2 / 2), z the candidate's relative price (its price's
+                                 percentile within its category) from the profile's band of
                                  relative prices, in band spreads (a floor keeps a narrow
                                  band usable): a shopper who buys the dearer sofas is
                                  likely to pick the dearer towels too
@@ -35,7 +37,7 @@ from ranker.events.profile import Profile
 from ranker.features.names import PERSONAL_FEATURES
 from ranker.features.token_bags import TokenBags
 
-MIN_PRICE_SPREAD = 0.15  # in log(1 + price): a band of one price still admits about ±15 %
+MIN_PRICE_SPREAD = 0.1  # in percentiles: a band of one price still admits its neighbours
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class PersonalView:
     evidence: float
     categories: Mapping[str, float]
     brands: Mapping[str, float]
-    brand_in_category: Mapping[str, float]  # "category|brand" -> share of that category's engagement
+    brand_in_category: Mapping[str, float]  # "category level|brand" -> share of that level's engagement
     attributes: Mapping[str, float]  # "name=value" -> share among the values of `name`
     attribute_names: frozenset[str]
     products: Mapping[str, float]
@@ -69,16 +71,18 @@ def admitted(view: PersonalView, min_evidence: float) -> bool:
 
 
 def relative_prices(products: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """log(1 + price) above the median of the product's category among `products` (NaN: no price)."""
-    log_price = np.array([math.log1p(p["price"]) if p.get("price") is not None else np.nan for p in products])
+    """Each product's price percentile among the `products` of its category, 0-1 (NaN: no price)."""
+    prices = np.array([p["price"] if p.get("price") is not None else np.nan for p in products], dtype=np.float64)
     by_category: dict[str, list[int]] = {}
     for i, p in enumerate(products):
-        by_category.setdefault(p.get("category") or "", []).append(i)
+        if not np.isnan(prices[i]):
+            by_category.setdefault(p.get("category") or "", []).append(i)
     out = np.full(len(products), np.nan)
     for rows in by_category.values():
-        values = log_price[rows]
-        if np.isfinite(values).any():
-            out[rows] = values - np.nanmedian(values)
+        values = prices[rows]
+        below = np.searchsorted(np.sort(values), values, side="left")
+        same = np.searchsorted(np.sort(values), values, side="right") - below
+        out[rows] = (below + 0.5 * same) / len(rows)  # ties share the middle of their run
     return out
 
 
@@ -100,6 +104,9 @@ class PersonalTable:
         self.category_brands = TokenBags.build(
             ([f"cb:{p['category']}|{p['brand']}"] if p.get("brand") and p.get("category") else [] for p in products),
             self.vocabulary)
+        self.department_brands = TokenBags.build(
+            ([f"cb:{category_levels(p['category'])[0]}|{p['brand']}"] if p.get("brand") and p.get("category")
+             else [] for p in products), self.vocabulary)
         self.categories = TokenBags.build(([f"c:{level}" for level in category_levels(p.get("category") or "")]
                                            for p in products), self.vocabulary)
         tokens = [attribute_tokens(p) for p in products]
@@ -137,15 +144,17 @@ class PersonalTable:
         summed, levels = self._sums(self.categories, rows, self._lookup("c:", view.categories))
         out[:, 1] = summed / np.maximum(levels, 1.0)
         out[:, 2] = self._sums(self.brands, rows, self._lookup("b:", view.brands))[0]
-        out[:, 3] = self._sums(self.category_brands, rows, self._lookup("cb:", view.brand_in_category))[0]
+        within = self._lookup("cb:", view.brand_in_category)
+        out[:, 3] = self._sums(self.category_brands, rows, within)[0]
+        out[:, 4] = self._sums(self.department_brands, rows, within)[0]
         shares = self._sums(self.attributes, rows, self._lookup("a:", view.attributes))[0]
         known = self._sums(self.attribute_names, rows, self._lookup("n:", view.attribute_names))[0]
-        out[:, 4] = shares / np.maximum(known, 1.0)
+        out[:, 5] = shares / np.maximum(known, 1.0)
         if view.embedding is not None:
-            out[:, 5] = vectors @ view.embedding
+            out[:, 6] = vectors @ view.embedding
         if view.price_band is not None:
             mean, spread = view.price_band
             z = (self.relative_price[rows] - mean) / max(spread, MIN_PRICE_SPREAD)
-            out[:, 6] = np.nan_to_num(np.exp(-0.5 * z * z), nan=0.0)
-        out[:, 7] = self._sums(self.products, rows, self._lookup("p:", view.products))[0]
+            out[:, 7] = np.nan_to_num(np.exp(-0.5 * z * z), nan=0.0)
+        out[:, 8] = self._sums(self.products, rows, self._lookup("p:", view.products))[0]
         return out

@@ -48,9 +48,9 @@ EVENT_PARAMS = {
     "ndcg_exp_gain": False,
     "eval_metric": "ndcg@10",
     "tree_method": "hist",
-    "max_depth": 6,
-    "eta": 0.1,
-    "min_child_weight": 1.0,
+    "max_depth": 4,
+    "eta": 0.05,
+    "min_child_weight": 5.0,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
     "lambdarank_pair_method": "topk",
@@ -60,6 +60,9 @@ EVENT_PARAMS = {
 # disagreed on the default, so it is stated (2: the L2 norm of the Unbiased LambdaMART paper).
 BIAS_NORM = 2.0
 MAX_ROUNDS = 400
+# Clicks are noisy labels and a fifth of the shoppers is a small validation set: its best
+# iteration can come after a handful of trees by chance, so a fit keeps at least this many.
+MIN_ROUNDS = 60
 
 
 @dataclass
@@ -181,8 +184,8 @@ def shopper_split(rows: EventRows, valid_share: float = 0.2) -> tuple[list[int],
 
 
 def fit_events(rows: EventRows, *, unbiased: bool = True, threads: int = 0) -> tuple[xgb.Booster, dict]:  # type: ignore[type-arg]
-    """Trees on the groups, early-stopped on a fifth of the shoppers, then refit on all of
-    them with that many trees. Returns the model and its parameters."""
+    """Trees on the groups, early-stopped on a fifth of the shoppers (at least MIN_ROUNDS),
+    then refit on all of them with that many trees. Returns the model and its parameters."""
     params = {**EVENT_PARAMS, "nthread": threads, "lambdarank_unbiased": unbiased}
     if unbiased:
         params["lambdarank_bias_norm"] = BIAS_NORM
@@ -190,8 +193,8 @@ def fit_events(rows: EventRows, *, unbiased: bool = True, threads: int = 0) -> t
     rounds = MAX_ROUNDS
     if valid:
         probe = xgb.train(params, rows.matrix(train), num_boost_round=MAX_ROUNDS,
-                          evals=[(rows.matrix(valid), "valid")], early_stopping_rounds=30, verbose_eval=False)
-        rounds = probe.best_iteration + 1
+                          evals=[(rows.matrix(valid), "valid")], early_stopping_rounds=50, verbose_eval=False)
+        rounds = max(MIN_ROUNDS, probe.best_iteration + 1)
     model = xgb.train(params, rows.matrix(range(len(rows.groups))), num_boost_round=rounds)
     return model, {**params, "trees": rounds}
 
