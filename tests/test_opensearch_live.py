@@ -184,10 +184,10 @@ def test_searches_and_events_reach_the_clusters_ubi_indices(cluster_index: Path,
             assert status == 200 and answer["accepted"] == 1
             client = open_backend(cluster_index).client
 
-            def count(index: str) -> int:
-                client.indices.refresh(index=index)
+            def count(index: str) -> int:  # 0 until the writer has made the index
+                client.indices.refresh(index=index, params={"ignore_unavailable": "true"})
                 body = {"query": {"term": {"user_id": shopper}}}
-                return int(client.count(index=index, body=body)["count"])
+                return int(client.count(index=index, body=body, params={"ignore_unavailable": "true"})["count"])
 
             deadline = time.monotonic() + 30
             while (count("ubi_queries"), count("ubi_events")) != (1, 1) and time.monotonic() < deadline:
