@@ -255,7 +255,17 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     if not groups and not queries:
         print(f"error: {store_path} holds no search followed by a click, cart or purchase", file=sys.stderr)
         return 1
-    rows = build_event_rows(data, groups)
+    from ranker.features.names import FEATURE_NAMES
+    from ranker.training.from_events import EVENTS_IGNORED
+
+    chosen = ",".join(EVENTS_IGNORED) if args.ignore is None else args.ignore
+    ignored = [name.strip() for name in chosen.split(",") if name.strip()]
+
+    unknown = [name for name in ignored if name not in FEATURE_NAMES]
+    if unknown:
+        print(f"error: --ignore: no feature {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    rows = build_event_rows(data, groups, ignored=ignored)
     if queries:
         rows = combined(rows, judged_groups(data, queries))
     model, params = fit_events(rows, unbiased=not args.naive_clicks)
@@ -264,7 +274,8 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal, extra={
         "events": store.count(), "searches": len(groups), "personal_searches": personal_searches,
         "judged_queries": len(queries), "position_bias": "raw clicks" if args.naive_clicks else
-        "XGBoost unbiased LambdaMART", "serve_depth": min(args.serve_depth or EVENTS_SERVE_DEPTH, args.depth)})
+        "XGBoost unbiased LambdaMART", "serve_depth": min(args.serve_depth or EVENTS_SERVE_DEPTH, args.depth),
+        "ignored_features": ignored})
     seconds = time.perf_counter() - started
     print(f"model: {path} ({params['trees']} trees) from {len(groups):,} searches with engagement "
           f"({personal_searches:,} with a profile past the gate), {len(queries):,} judged queries, "
@@ -400,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="with --events: no position-bias correction (for comparison)")
             p.add_argument("--no-personal", action="store_true",
                            help="with --events: leave the personal features empty (a non-personal model)")
+            p.add_argument("--ignore", metavar="FEATURE[,FEATURE...]",
+                           help="with --events: features the model is trained and served with at 0 (default: the "
+                                "recall rank features; '' keeps every feature)")
         if name == "evaluate":
             p.add_argument("--folds", type=int, default=5)
             p.add_argument("--serve-depths", type=lambda v: [int(d) for d in v.split(",")], default=[],

@@ -84,6 +84,8 @@ class LearnedRanker:
         # its training rows had (a model is sound at any depth up to that one).
         self.depth = int(meta.get("serve_depth") or meta.get("depth", DEFAULT_DEPTH))
         self.personal = bool(meta.get("personal"))  # trained with the personal features filled in
+        # Columns the model was trained with set to 0 (train --events --ignore): scored so here too.
+        self.ignored = [FEATURE_NAMES.index(name) for name in meta.get("ignored_features", [])]
         self.source = source
         self.query_encoder: QueryEmbedder | None = None
         if meta.get("query_encoder"):
@@ -99,6 +101,9 @@ class LearnedRanker:
                             meta.get("index_encoder"), index_encoder)
 
     def score(self, query_vector: np.ndarray, features: np.ndarray, vectors: np.ndarray) -> Scored:
+        if self.ignored:
+            features = features.copy()
+            features[:, self.ignored] = 0.0
         model_scores = {}
         if self.neural is not None:
             model_scores["neural"] = self.neural.score(query_vector, vectors, features)

@@ -168,6 +168,32 @@ def test_train_events_serves_a_personal_model(demo_index: Path, tmp_path: Path, 
             assert mine == {k: v for k, v in plain[pid].items() if not k.startswith("personal_")}
 
 
+def test_train_events_can_leave_features_out(demo_index: Path, tmp_path: Path) -> None:
+    from indexer.backends import open_backend
+    from ranker.__main__ import main
+    from ranker.features.names import FEATURE_INDEX
+    from ranker.features.sources import feature_source
+    from ranker.rerank import LearnedRanker, latest_model, meta_path
+
+    data_dir = copy_data_dir(demo_index, tmp_path / "data")
+    simulate_log(data_dir, shoppers=12, searches=5)
+    assert main(["train", "--events", "--data-dir", str(data_dir), "--ignore", "no_such_feature"]) == 1
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--events", "--data-dir", str(data_dir), "--ignore", "log_recall_rank,in_stock"]) == 0
+    model = latest_model(data_dir)
+    assert model is not None
+    assert json.loads(meta_path(model).read_text())["ignored_features"] == ["log_recall_rank", "in_stock"]
+    reader = open_backend(data_dir).reader()
+    ranker = LearnedRanker(model, feature_source(reader), reader.encoder_variant)
+    rng = np.random.default_rng(0)
+    features = rng.random((20, len(FEATURE_INDEX)), dtype=np.float32)
+    vectors = rng.random((20, reader.definition.dimension), dtype=np.float32)
+    changed = features.copy()
+    changed[:, [FEATURE_INDEX["log_recall_rank"], FEATURE_INDEX["in_stock"]]] = rng.random((20, 2))
+    query = vectors[0]
+    assert np.array_equal(ranker.score(query, features, vectors).scores, ranker.score(query, changed, vectors).scores)
+
+
 def test_a_click_over_http_changes_the_next_results_within_a_second(fresh_index: Path, make_server) -> None:  # type: ignore[no-untyped-def]
     server = make_server(fresh_index)
     before = [r["id"] for r in server.get(f"/search?q={QUERY}&k=20&user_id=clicker")[1]["results"]]

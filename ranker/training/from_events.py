@@ -37,11 +37,18 @@ from ranker.events.facts import facts_from
 from ranker.events.schema import GRADES, Event
 from ranker.events.store import EventStore, Search
 from ranker.features.compute import CandidateRanks
+from ranker.features.names import FEATURE_NAMES
 from ranker.features.personal import PersonalView, admitted
 from ranker.features.sources import features_for
 from ranker.request import SearchRequest
 from ranker.training.fit import TrainingSet
 
+# The logged lists are the top of one recall order: a model that learns from them which
+# recall ranks get clicked never lifts a candidate from beyond the page it learned on,
+# which is where most of what personalization can gain lies (python -m ranker
+# evaluate-personalization measured it: docs/personalization.md). So event models are
+# trained and served with the recall rank features at 0.
+EVENTS_IGNORED = ("log_recall_rank", "log_bm25_rank", "log_vector_rank")
 # Shown lists are short (a page), so every pair within the top of the list is used.
 EVENT_PARAMS = {
     "objective": "rank:ndcg",
@@ -148,7 +155,8 @@ class EventRows:
         return matrix
 
 
-def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: bool = True) -> EventRows:
+def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: bool = True,
+                     ignored: Sequence[str] = ()) -> EventRows:
     """The rerank stage's features of each group's shown products (recall once per text)."""
     pipeline = data.pipeline()
     recalled: dict[str, tuple[str, np.ndarray, dict[str, tuple[int, int | None, int | None]]]] = {}
@@ -163,6 +171,7 @@ def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: boo
         candidate_ranks = CandidateRanks(group.ids, *(np.array([_rank(ranks, p, i) for p in group.ids],
                                                                dtype=np.float64) for i in range(3)))
         matrix, _vectors = features_for(data.source, text, vector, candidate_ranks, group.view)
+        matrix[:, [FEATURE_NAMES.index(name) for name in ignored]] = 0.0
         features.append(matrix)
     return EventRows(groups, features)
 
