@@ -268,16 +268,20 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     rows = build_event_rows(data, groups, ignored=ignored)
     if queries:
         rows = combined(rows, judged_groups(data, queries))
-    model, params = fit_events(rows, unbiased=not args.naive_clicks)
+    # Anonymous and gated-out searches are ranked by trees that never saw a profile, so a
+    # personal model cannot change them; the personal trees rank only admitted searches.
+    model, params = fit_events(rows.anonymous(), unbiased=not args.naive_clicks)
+    personal_model = fit_events(rows, unbiased=not args.naive_clicks) if personal else None
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     personal_searches = sum(g.view is not None for g in groups)
-    path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal, extra={
+    path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal_model, extra={
         "events": store.count(), "searches": len(groups), "personal_searches": personal_searches,
         "judged_queries": len(queries), "position_bias": "raw clicks" if args.naive_clicks else
         "XGBoost unbiased LambdaMART", "serve_depth": min(args.serve_depth or EVENTS_SERVE_DEPTH, args.depth),
         "ignored_features": ignored})
     seconds = time.perf_counter() - started
-    print(f"model: {path} ({params['trees']} trees) from {len(groups):,} searches with engagement "
+    shape = f"{params['trees']} trees" + (f", personal {personal_model[1]['trees']}" if personal_model else "")
+    print(f"model: {path} ({shape}) from {len(groups):,} searches with engagement "
           f"({personal_searches:,} with a profile past the gate), {len(queries):,} judged queries, "
           f"in {seconds:.0f}s")
     if args.json:

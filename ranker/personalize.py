@@ -7,8 +7,10 @@ as the rerank stage made it — the same features, scores and order as a search 
 shopper, bit for bit.
 
 A search the gate admits is re-ordered one of two ways:
-- a model trained with the personal features (`train --events`: meta `personal`) scores
-  the re-ranked head again with its personal columns filled in (ranker/features/personal.py);
+- a version trained by `train --events` carries personal trees (meta `personal_trees`):
+  they score the re-ranked head again with its personal columns filled in
+  (ranker/features/personal.py); the version's main trees, which rank every other
+  search, never saw a profile;
 - otherwise a prior: each of the first `PRIOR_DEPTH` candidates keeps a rank-discounted
   score `-log2(1 + rank)` and gains `strength` times how well it fits the profile, so a
   shop gets personal results before it has logged enough to train (0 turns it off).
@@ -97,9 +99,9 @@ class PersonalizeStage:
         order = np.array([position[c.id] for c in head], dtype=np.int64)  # the head as rerank sorted it
         features = head_features.features.copy()
         features[:, PERSONAL_START:] = inputs.table.personal.features(view, inputs.rows, inputs.vectors)
-        features, vectors = features[order], inputs.vectors[order]
+        features = features[order]
         with search.timing("personalize.models"):
-            scored = self.ranker.score(search.vector, features, vectors)
+            scored = self.ranker.score_personal(features)
         assign(head, scored, features)
         return reorder(head, scored.scores, tail)
 

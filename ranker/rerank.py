@@ -83,7 +83,11 @@ class LearnedRanker:
         # The candidates serving re-ranks: what `train --serve-depth` chose, else the depth
         # its training rows had (a model is sound at any depth up to that one).
         self.depth = int(meta.get("serve_depth") or meta.get("depth", DEFAULT_DEPTH))
-        self.personal = bool(meta.get("personal"))  # trained with the personal features filled in
+        # Trees of their own for searches whose profile the gate admits (train --events): the
+        # trees above never saw a profile, so they rank every other search.
+        self.personal_trees = (TreeScorer(model_path.with_name(meta["personal_trees"]), len(FEATURE_NAMES))
+                               if meta.get("personal_trees") else None)
+        self.personal = self.personal_trees is not None
         # Columns the model was trained with set to 0 (train --events --ignore): scored so here too.
         self.ignored = [FEATURE_NAMES.index(name) for name in meta.get("ignored_features", [])]
         self.source = source
@@ -100,10 +104,21 @@ class LearnedRanker:
                 log.warning("event=query_encoder_skipped model=%s trained_for=%s index=%s", model_path.name,
                             meta.get("index_encoder"), index_encoder)
 
+    def _visible(self, features: np.ndarray) -> np.ndarray:
+        if not self.ignored:
+            return features
+        features = features.copy()
+        features[:, self.ignored] = 0.0
+        return features
+
+    def score_personal(self, features: np.ndarray) -> Scored:
+        """The personal trees' scores of a head whose personal columns are filled in."""
+        assert self.personal_trees is not None
+        scores = self.personal_trees.score(self._visible(features))
+        return Scored(scores, {"personal": scores})
+
     def score(self, query_vector: np.ndarray, features: np.ndarray, vectors: np.ndarray) -> Scored:
-        if self.ignored:
-            features = features.copy()
-            features[:, self.ignored] = 0.0
+        features = self._visible(features)
         model_scores = {}
         if self.neural is not None:
             model_scores["neural"] = self.neural.score(query_vector, vectors, features)

@@ -145,6 +145,8 @@ def test_train_events_serves_a_personal_model(demo_index: Path, tmp_path: Path, 
     assert meta["personal"] is True and meta["labels"] == "events" and meta["settings"]["chosen_by"] == "events"
     assert meta["position_bias"] == "XGBoost unbiased LambdaMART" and meta["personal_searches"] > 0
     assert meta["serve_depth"] == 30
+    # the version's own trees never saw a profile; its personal trees rank admitted searches only
+    assert (model.parent / meta["personal_trees"]).exists() and meta["personal_tree_count"] >= 60
 
     reader = open_backend(data_dir).reader()
     from ranker.features.sources import feature_source

@@ -37,7 +37,7 @@ from ranker.events.facts import facts_from
 from ranker.events.schema import GRADES, Event
 from ranker.events.store import EventStore, Search
 from ranker.features.compute import CandidateRanks
-from ranker.features.names import FEATURE_NAMES
+from ranker.features.names import FEATURE_NAMES, PERSONAL_START
 from ranker.features.personal import PersonalView, admitted
 from ranker.features.sources import features_for
 from ranker.request import SearchRequest
@@ -148,6 +148,15 @@ class EventRows:
     groups: list[LoggedGroup]
     features: list[np.ndarray]
 
+    def anonymous(self) -> EventRows:
+        """The same rows with the personal columns at 0: what a search without a profile sees."""
+        blank = []
+        for features in self.features:
+            copy = features.copy()
+            copy[:, PERSONAL_START:] = 0.0
+            blank.append(copy)
+        return EventRows(self.groups, blank)
+
     def matrix(self, which: Sequence[int]) -> xgb.DMatrix:
         matrix = xgb.DMatrix(np.vstack([self.features[i] for i in which]),
                              label=np.concatenate([self.groups[i].labels for i in which]))
@@ -223,13 +232,23 @@ def combined(*parts: EventRows) -> EventRows:
 
 
 def save_event_model(out_dir: Path, version: str, model: xgb.Booster, params: dict, data: TrainingSet,  # type: ignore[type-arg]
-                     *, personal: bool, extra: dict[str, Any]) -> Path:
-    """One served version (ranker.training.saving: the tree file written last, by rename)."""
+                     *, personal: tuple[xgb.Booster, dict] | None, extra: dict[str, Any]) -> Path:  # type: ignore[type-arg]
+    """One served version (ranker.training.saving: the tree file written last, by rename):
+    `model` ranks every search, `personal` (its own file, written first) re-ranks the
+    searches whose profile the gate admits."""
     from ranker.training import variants
     from ranker.training.fit import Fitted, Settings
     from ranker.training.saving import save_version
 
+    more: dict[str, Any] = {"personal": personal is not None, "labels": "events"}
+    if personal is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        name = f"personal-{version}.json"
+        tmp = out_dir / f".personal-{version}.tmp.json"
+        personal[0].save_model(tmp)
+        tmp.replace(out_dir / name)
+        more.update(personal_trees=name, personal_tree_count=personal[1]["trees"])
     point = {"params": {k: v for k, v in params.items() if k in ("max_depth", "eta")}, "trees": params["trees"]}
     fitted = Fitted(Settings(variants.XGBOOST.key, {variants.XGBOOST.key: point}, 0.0, "events"), [],
                     {variants.XGBOOST.key: model})
-    return save_version(out_dir, version, fitted, data, extra={"personal": personal, "labels": "events", **extra})
+    return save_version(out_dir, version, fitted, data, extra={**more, **extra})
