@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ranker.events.book import ProfileBook
 from ranker.events.facts import facts_from
+from ranker.events.profile import ProductFacts
 from ranker.events.schema import GRADES, Event
 from ranker.events.store import EventStore, Search
 from ranker.features.compute import CandidateRanks
@@ -89,7 +90,7 @@ class Replay:
         self.book = ProfileBook(half_life_days=half_life_days)
         self.logins: dict[str, str] = {}  # session -> the user it logged in as
 
-    def apply(self, event: Event, facts: dict) -> None:  # type: ignore[type-arg]
+    def apply(self, event: Event, facts: Mapping[str, ProductFacts]) -> None:
         if event.user_id and event.session_id:
             self.logins.setdefault(event.session_id, event.user_id)
         self.book.apply(event, facts.get(event.object_id or ""))
@@ -126,12 +127,12 @@ def replay_groups(store: EventStore, data: TrainingSet, *, min_evidence: float, 
     stream = heapq.merge(((s.timestamp, 0, s) for s in store.searches()),
                          ((e.timestamp, 1, e) for e in store.events()), key=lambda item: (item[0], item[1]))
     known = data.ord_by_id
-    for _ts, kind, item in tqdm(stream, desc="replay", unit="record", disable=None if progress else True,
+    for _ts, _kind, item in tqdm(stream, desc="replay", unit="record", disable=None if progress else True,
                                 leave=False):
-        if kind == 1:
-            replay.apply(item, facts)  # type: ignore[arg-type]
+        if isinstance(item, Event):
+            replay.apply(item, facts)
             continue
-        search: Search = item  # type: ignore[assignment]
+        search = item
         grades = labels.get(search.query_id)
         if not grades:
             continue
@@ -201,7 +202,7 @@ def shopper_split(rows: EventRows, valid_share: float = 0.2) -> tuple[list[int],
     return train, valid
 
 
-def fit_events(rows: EventRows, *, unbiased: bool = True, threads: int = 0) -> tuple[xgb.Booster, dict]:  # type: ignore[type-arg]
+def fit_events(rows: EventRows, *, unbiased: bool = True, threads: int = 0) -> tuple[xgb.Booster, dict[str, Any]]:
     """Trees on the groups, early-stopped on a fifth of the shoppers (at least MIN_ROUNDS),
     then refit on all of them with that many trees. Returns the model and its parameters."""
     params = {**EVENT_PARAMS, "nthread": threads, "lambdarank_unbiased": unbiased}
@@ -231,8 +232,8 @@ def combined(*parts: EventRows) -> EventRows:
     return EventRows([g for p in parts for g in p.groups], [f for p in parts for f in p.features])
 
 
-def save_event_model(out_dir: Path, version: str, model: xgb.Booster, params: dict, data: TrainingSet,  # type: ignore[type-arg]
-                     *, personal: tuple[xgb.Booster, dict] | None, extra: dict[str, Any]) -> Path:  # type: ignore[type-arg]
+def save_event_model(out_dir: Path, version: str, model: xgb.Booster, params: dict[str, Any], data: TrainingSet,
+                     *, personal: tuple[xgb.Booster, dict[str, Any]] | None, extra: dict[str, Any]) -> Path:
     """One served version (ranker.training.saving: the tree file written last, by rename):
     `model` ranks every search, `personal` (its own file, written first) re-ranks the
     searches whose profile the gate admits."""
