@@ -107,12 +107,20 @@ class PersonalizeStage:
 
     @functools.cached_property
     def _catalog_table(self) -> tuple[PersonalTable, dict[str, int], np.ndarray] | None:
-        """One table over the whole catalog, for a reader that holds it (built at first use)."""
+        """One table over the whole catalog, for a reader that holds it: the model's own
+        when it has one, else built here (`prepare` builds it before a search needs it)."""
         if not self.reader.capabilities.local_catalog:
             return None
         catalog = self.reader.catalog()
-        table = PersonalTable(catalog.products)
+        table = self.ranker.source.personal_table if self.ranker is not None else None
+        if table is None:
+            table = PersonalTable(catalog.products)
         return table, {pid: i for i, pid in enumerate(table.ids)}, catalog.vectors
+
+    def prepare(self) -> None:
+        """Build what the prior needs now (seconds on a large catalog), not in a shopper's search."""
+        if self.profiles is not None and self.prior_strength > 0 and not (self.ranker and self.ranker.personal):
+            _ = self._catalog_table
 
     def _fit(self, view: PersonalView, ids: Sequence[str]) -> np.ndarray:
         """The personal features of `ids` (no vectors on a cluster: the cosine stays 0)."""

@@ -192,6 +192,7 @@ class ServingState:
                                       corrector=corrector, fusion=self.fusion, feature_log=self._feature_log,
                                       profiles=self.events, personal=self._personal,
                                       interleave=self._interleave_with(reader, table, corrector))
+            pipeline.personalize.prepare()  # on the loading thread, before the swap
             self._current = Loaded(stamp, reader, corrector, table, ranker, pipeline)
             self._failed = None
             log.info("event=serving_loaded generation=%s ranker=%s", reader.generation,

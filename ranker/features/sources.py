@@ -14,12 +14,13 @@ from indexer.mapping import IndexDefinition
 from indexer.store.base import SearchReader
 from ranker.features.compute import CandidateRanks, FeatureInputs, compute_features
 from ranker.features.field_bm25 import combine_field_scores
-from ranker.features.personal import PersonalView
+from ranker.features.personal import PersonalTable, PersonalView
 from ranker.features.product_table import ProductTable
 
 
 class FeatureSource(Protocol):
     definition: IndexDefinition
+    personal_table: PersonalTable | None  # over the whole catalog, when the source holds it
 
     def inputs(self, query: str, ids: Sequence[str]) -> FeatureInputs: ...
 
@@ -32,6 +33,7 @@ class CatalogFeatures:
         self.table = table
         self.definition = reader.definition
         self.vectors = reader.catalog().vectors
+        self.personal_table: PersonalTable | None = table.personal
 
     def inputs(self, query: str, ids: Sequence[str]) -> FeatureInputs:
         rows = np.array([self.table.ord_by_id[i] for i in ids], dtype=np.int64)
@@ -48,6 +50,7 @@ class RequestFeatures:
     def __init__(self, reader: SearchReader):
         self.reader = reader
         self.definition = reader.definition
+        self.personal_table: PersonalTable | None = None
 
     def inputs(self, query: str, ids: Sequence[str]) -> FeatureInputs:
         found = self.reader.feature_documents(query, ids)
