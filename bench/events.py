@@ -9,7 +9,8 @@ server on a free port with an event log of its own, then:
   3. single-event requests, flat out: requests per second;
   4. batches paced at --rate events/s, and single events paced at --single-rate
      requests/s, each while one client searches: /search p99 against step 1;
-  5. reading a profile and its feature view in process, as the personalize stage does: p50.
+  5. reading a profile and its feature view in process, as the personalize stage does: p50;
+  6. one batch stored in process (EventStore.add on a fresh log), with and without its commit's sync.
 Every event is a click, cart or purchase of a random product by one of --shoppers
 shoppers, so every one updates a profile. The load generator shares the machine's cores
 with the server: figures are conservative.
@@ -218,6 +219,22 @@ def main() -> int:
         reads.append((time.perf_counter() - started) * 1000)
     print(f"profile read and view ({store.count():,} events stored, {args.shoppers:,} shoppers): "
           f"p50 {np.percentile(reads, 50):.3f} ms, p99 {np.percentile(reads, 99):.3f} ms")
+    from ranker.events.facts import facts_from
+    from ranker.events.schema import parse_event
+
+    facts = facts_from(open_backend(data_dir).reader())
+    maker = EventMaker(products, args.shoppers, 9)
+    for sync in ("full", "normal"):
+        fresh = EventStore(Path(tempfile.mkdtemp(prefix="shoprank-batch-")) / "events.sqlite", sync=sync)
+        took = []
+        for n in range(150):
+            now = time.time()
+            batch = [parse_event(maker.event(), now) for _ in range(args.batch)]
+            started = time.perf_counter()
+            fresh.add(batch, facts)
+            if n >= 50:  # the first batches create every profile
+                took.append((time.perf_counter() - started) * 1000)
+        print(f"one batch of {args.batch} in process, sync {sync}: p50 {np.percentile(took, 50):.1f} ms")
     return 0
 
 

@@ -7,7 +7,7 @@ browse the recall order (no model, no personalization) and their engagement is r
 Before each search, the posterior over every taste the simulator could have drawn (the
 favourite brand of each department, the color or material and its value, the price
 level on a grid) is computed exactly from everything the shopper was shown and did —
-the simulator's own click, cart and purchase probabilities — and the first 30 recalled
+the simulator's own click, cart and purchase probabilities — and the first --depth (30) recalled
 products are ordered by their expected hidden relevance under it. No ranker can do better
 from the same evidence on average, so this is the ceiling a learned personal model
 chases; `oracle` (the true taste known) is the ceiling of the candidates themselves.
@@ -115,6 +115,7 @@ def main() -> int:
     parser.add_argument("--shoppers", type=int, default=100)
     parser.add_argument("--searches", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--depth", type=int, default=ORACLE_DEPTH, help="recalled candidates to re-order")
     args = parser.parse_args()
 
     from indexer import settings
@@ -134,7 +135,7 @@ def main() -> int:
         posterior, past = Posterior(catalog, taste.departments), 0
         for number in range(args.searches):
             query = next_query(taste, queries)
-            ids = [c.id for c in pipeline.rank(SearchRequest(query.text, k=ORACLE_DEPTH)).candidates][:ORACLE_DEPTH]
+            ids = [c.id for c in pipeline.rank(SearchRequest(query.text, k=args.depth)).candidates][:args.depth]
             ideal = [relevance(taste, catalog, query, p) for p in catalog.by_category[query.category]]
             gains = {i: relevance(taste, catalog, query, catalog.by_id[i]) for i in ids}
             expected = posterior.expected(query, ids)
@@ -151,7 +152,7 @@ def main() -> int:
             posterior.observe(query, ids[:10], engaged)
             past += len(outcome.engaged)
     print(f"{args.shoppers} shoppers x {args.searches} searches, recall order shown, "
-          f"first {ORACLE_DEPTH} candidates re-ordered\n")
+          f"first {args.depth} candidates re-ordered\n")
     print(f"{'ranking':<16}" + "".join(f"{b:>22}" for b in ("0 events", "1-4 events", "5+ events")))
     base = {b: float(np.mean(v)) for b, v in figures["recall order"].items()}
     for name, buckets in figures.items():

@@ -87,7 +87,6 @@ class LearnedRanker:
         # trees above never saw a profile, so they rank every other search.
         self.personal_trees = (TreeScorer(model_path.with_name(meta["personal_trees"]), len(FEATURE_NAMES))
                                if meta.get("personal_trees") else None)
-        self.personal = self.personal_trees is not None
         # Columns the model was trained with set to 0 (train --events --ignore): scored so here too.
         self.ignored = [FEATURE_NAMES.index(name) for name in meta.get("ignored_features", [])]
         self.source = source
@@ -103,6 +102,11 @@ class LearnedRanker:
             else:
                 log.warning("event=query_encoder_skipped model=%s trained_for=%s index=%s", model_path.name,
                             meta.get("index_encoder"), index_encoder)
+
+    @property
+    def personal(self) -> bool:
+        """Whether this version re-ranks admitted searches with personal trees."""
+        return self.personal_trees is not None
 
     def _visible(self, features: np.ndarray) -> np.ndarray:
         if not self.ignored:

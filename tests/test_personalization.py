@@ -63,6 +63,7 @@ def test_the_prior_lifts_what_the_shopper_engaged_with(demo_reader, shipped_enco
     brand = products[low]["brand"]
     engage(store, demo_reader, "fan", [("purchase", low)])
     personal = [r[0] for r in ranking(pipeline, Shopper("fan"))]
+    products.update({p["id"]: p for p in demo_reader.products(personal)})  # the prior reaches past the first 20
     assert personal.index(low) < anonymous.index(low)
     moved_up = [i for i in personal[:10] if i not in anonymous[:10]]
     assert moved_up and all(products[i]["brand"] == brand or i == low for i in moved_up[:3])

@@ -15,6 +15,7 @@ a weighted sum of the engaged products' vectors, and the engaged products themse
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,12 @@ from indexer.store.base import category_levels
 # How much one engagement says about a taste: a purchase more than a cart, a cart more than a click.
 ACTION_WEIGHTS = {"click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 DEFAULT_HALF_LIFE_DAYS = 3.0
+
+
+def taste_attributes(product: Mapping[str, Any]) -> dict[str, str]:
+    """A product's attributes as profiles keep them: scalar values, names and values lower-cased."""
+    return {str(k).lower(): str(v).lower() for k, v in (product.get("attributes") or {}).items()
+            if isinstance(v, str | int | float) and not isinstance(v, bool)}
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,7 @@ class ProductFacts:
     @classmethod
     def of(cls, product: dict[str, Any], vector: np.ndarray | None,
            relative_price: float | None = None) -> ProductFacts:
-        attributes = {str(k).lower(): str(v).lower() for k, v in (product.get("attributes") or {}).items()
-                      if isinstance(v, str | int | float) and not isinstance(v, bool)}
-        return cls(product.get("brand") or None, product.get("category") or None, attributes,
+        return cls(product.get("brand") or None, product.get("category") or None, taste_attributes(product),
                    product.get("price"), vector, relative_price)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from indexer.store.base import category_levels
-from ranker.events.profile import Profile
+from ranker.events.profile import Profile, taste_attributes
 from ranker.features.names import PERSONAL_FEATURES
 from ranker.features.token_bags import TokenBags
 
@@ -87,10 +87,8 @@ def relative_prices(products: Sequence[Mapping[str, Any]]) -> np.ndarray:
 
 
 def attribute_tokens(product: Mapping[str, Any]) -> list[str]:
-    """`name=value` per attribute, lower-cased as profiles keep them."""
-    attributes = product.get("attributes") or {}
-    return [f"{str(k).lower()}={str(v).lower()}" for k, v in attributes.items()
-            if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    """`name=value` per attribute, as profiles key them (the same rule: `taste_attributes`)."""
+    return [f"{k}={v}" for k, v in taste_attributes(product).items()]
 
 
 class PersonalTable:
