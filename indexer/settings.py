@@ -90,6 +90,17 @@ def events_path(data: Path) -> Path:
     return Path(value).resolve() if value else data / "events.sqlite"
 
 
+def shopper_store(backend: str) -> str:
+    """$SHOPRANK_SHOPPER_STORE: where events, profiles and search records live. local: the
+    SQLite files in the data dir (shared by one machine's workers); cluster: indices in the
+    OpenSearch cluster (shared by every web node; the OpenSearch backend's default)."""
+    default = "cluster" if backend == "opensearch" else "local"
+    value = _choice("SHOPRANK_SHOPPER_STORE", ("local", "cluster"), default)
+    if value == "cluster" and backend != "opensearch":
+        raise SettingsError("SHOPRANK_SHOPPER_STORE=cluster needs SHOPRANK_BACKEND=opensearch")
+    return value
+
+
 def events_sync() -> str:
     """$SHOPRANK_EVENTS_SYNC: full (an acknowledged event survives a power cut) or normal
     (it survives the server being killed; faster)."""

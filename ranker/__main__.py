@@ -233,7 +233,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_train_events(args: argparse.Namespace) -> int:
     """`train --events`: the event log (and the judgments, when given) -> a personal model."""
-    from ranker.events.store import EventStore
     from ranker.training.from_events import (
         build_event_rows,
         combined,
@@ -244,16 +243,15 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     )
 
     data_dir, data, queries = open_training_set(args, "train --events")
-    store_path = settings.events_path(data_dir)
-    if not store_path.exists():
-        print(f"error: no event log at {store_path}: serve searches and POST /events first", file=sys.stderr)
+    store = open_backend(data_dir).shopper_store()
+    if not store.exists():
+        print(f"error: no event log at {store.where()}: serve searches and POST /events first", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    store = EventStore(store_path, half_life_days=settings.profile_half_life_days())
     personal = not args.no_personal
     groups = list(replay_groups(store, data, min_evidence=settings.personal_min_evidence(), personal=personal))
     if not groups and not queries:
-        print(f"error: {store_path} holds no search followed by a click, cart or purchase", file=sys.stderr)
+        print(f"error: {store.where()} holds no search followed by a click, cart or purchase", file=sys.stderr)
         return 1
     from ranker.features.names import FEATURE_NAMES
     from ranker.training.from_events import EVENTS_IGNORED
@@ -337,36 +335,32 @@ def cmd_evaluate_personalization(args: argparse.Namespace) -> int:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     """Delete events and searches older than the retention period (run it daily, e.g. from cron)."""
-    from ranker.events.store import EventStore
-
     data_dir = settings.data_dir(args.data_dir)
     days = args.days if args.days is not None else settings.events_retention_days()
     if days <= 0:
         print("error: no retention period: pass --days N or set SHOPRANK_EVENTS_RETENTION_DAYS", file=sys.stderr)
         return 1
-    path = settings.events_path(data_dir)
-    if not path.exists():
-        print(f"no event log at {path}: nothing to delete")
+    store = open_backend(data_dir).shopper_store()
+    if not store.exists():
+        print(f"no event log at {store.where()}: nothing to delete")
         return 0
-    store = EventStore(path)
     deleted = store.delete_before(time.time() - days * 86400.0)
-    print(f"deleted {deleted:,} events and searches older than {days:g} days from {path}; {store.count():,} remain")
+    print(f"deleted {deleted:,} events and searches older than {days:g} days from {store.where()}; "
+          f"{store.count():,} remain")
     return 0
 
 
 def cmd_interleaving_report(args: argparse.Namespace) -> int:
     """Which model wins the interleaved searches, from the event log."""
-    from ranker.events.store import EventStore
     from ranker.interleave import verdicts
 
-    path = settings.events_path(settings.data_dir(args.data_dir))
-    if not path.exists():
-        print(f"error: no event log at {path}", file=sys.stderr)
+    store = open_backend(settings.data_dir(args.data_dir)).shopper_store()
+    if not store.exists():
+        print(f"error: no event log at {store.where()}", file=sys.stderr)
         return 1
-    store = EventStore(path)
     found = verdicts(list(store.interleavings()), store.clicked())
     if not found:
-        print(f"no interleaved searches in {path}: set SHOPRANK_INTERLEAVE_SHARE and SHOPRANK_INTERLEAVE_CANDIDATE")
+        print(f"no interleaved searches in {store.where()}: set SHOPRANK_INTERLEAVE_SHARE and SHOPRANK_INTERLEAVE_CANDIDATE")
         return 0
     for v in found:
         leader = "candidate" if v.candidate_wins > v.served_wins else "served" if v.served_wins > v.candidate_wins \

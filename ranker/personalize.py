@@ -19,19 +19,22 @@ A search the gate admits is re-ordered one of two ways:
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from indexer.store.base import SearchReader
+from indexer.store.base import BackendUnavailable, SearchReader
 from ranker.candidates import Candidate
 from ranker.events.profile import Profile
 from ranker.features.names import PERSONAL_FEATURES, PERSONAL_START
 from ranker.features.personal import PersonalTable, PersonalView, admitted
 from ranker.rerank import LearnedRanker, assign, reorder
 from ranker.stages import SearchContext
+
+log = logging.getLogger(__name__)
 
 PRIOR_DEPTH = 50
 # How much each personal feature says in the prior (the cosine is taken relative to the
@@ -45,7 +48,7 @@ _COSINE = PERSONAL_FEATURES.index("personal_embedding_cosine")
 
 
 class ProfileSource(Protocol):
-    """Where profiles are read (ranker.events.store.EventStore; a replay in training)."""
+    """Where profiles are read (a ranker.events.contract.ShopperStore; a replay in training)."""
 
     def profile(self, user_id: str | None, session_id: str | None = None) -> Profile | None: ...
 
@@ -67,7 +70,11 @@ class PersonalizeStage:
         if self.profiles is None or shopper.key is None:
             return None
         with search.timing("personalize.profile"):
-            profile = self.profiles.profile(shopper.user_id, shopper.session_id)
+            try:
+                profile = self.profiles.profile(shopper.user_id, shopper.session_id)
+            except BackendUnavailable as exc:  # the shopper store is down: the search goes on, anonymous
+                log.warning("event=profile_unavailable error=%r", str(exc))
+                return None
         if profile is None:
             return None
         view = PersonalView.of(profile, time.time())

@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.shopper_stores"]  # make_store: each shopper store contract test on both stores
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 HOME_DEPOT = SHARED / "data" / "home-depot"

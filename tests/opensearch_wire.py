@@ -20,11 +20,11 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from opensearchpy.connection import Connection
+from opensearchpy.connection import Connection, Urllib3HttpConnection
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
 from tests.opensearch_spec import SPEC, errors, request_body_validator
@@ -105,39 +105,60 @@ class Cluster:
 CLUSTER = Cluster()
 
 
+def check(method: str, url: str, params: dict[str, Any] | None, body: Any,
+          violations: list[str]) -> tuple[Operation | None, str, dict[str, Any], Any]:
+    """Check one request against the spec, adding what is wrong to `violations`: its
+    operation (None: the spec has none), path, query parameters and decoded body."""
+    split = urlsplit(url)
+    path = unquote(split.path)
+    query = dict(p.split("=", 1) if "=" in p else (p, "") for p in split.query.split("&") if p)
+    query.update(params or {})
+    operation = match(method, path)
+    if operation is None:
+        violations.append(f"{method} {path}: no such operation in the spec")
+        return None, path, query, None
+    for name in query:
+        if name not in operation.query_params:
+            violations.append(f"{operation.operation_group}: query parameter {name!r} is not in the spec")
+    payload = _decode(body, ndjson=operation.body is not None and operation.body[1] == "application/x-ndjson")
+    if payload is not None:
+        if operation.body is None:
+            violations.append(f"{operation.operation_group}: sends a body the spec does not define")
+        else:
+            validator = request_body_validator(operation.namespace, operation.body[0], operation.body[1])
+            violations += [f"{operation.operation_group}: {e}" for e in errors(validator, payload)]
+    return operation, path, query, payload
+
+
 class SpecConnection(Connection):
     def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def, override]
         if CLUSTER.down:
             raise OpenSearchConnectionError("N/A", "Connection refused", ConnectionRefusedError(111, "refused"))
-        split = urlsplit(url)
-        path = unquote(split.path)
-        query = dict(p.split("=", 1) if "=" in p else (p, "") for p in split.query.split("&") if p)
-        query.update(params or {})
-        operation = match(method, path)
+        operation, path, query, payload = check(method, url, params, body, CLUSTER.violations)
         if operation is None:
-            CLUSTER.violations.append(f"{method} {path}: no such operation in the spec")
             return 404, {}, json.dumps({"error": "no such operation"})
         CLUSTER.requests.append((operation.operation_group, method, path))
-        for name in query:
-            if name not in operation.query_params:
-                CLUSTER.violations.append(f"{operation.operation_group}: query parameter {name!r} is not in the spec")
-        payload = _decode(body)
         if operation.operation_group == "search":
             CLUSTER.searches.append((query, payload))
         if operation.operation_group == "indices.get_mapping":
             CLUSTER.mapping_reads.append(query)
-        if payload is not None:
-            if operation.body is None:
-                CLUSTER.violations.append(f"{operation.operation_group}: sends a body the spec does not define")
-            else:
-                validator = request_body_validator(operation.namespace, operation.body[0], operation.body[1])
-                CLUSTER.violations += [f"{operation.operation_group}: {e}" for e in errors(validator, payload)]
         status, response = _respond(operation.operation_group, method, path, query, payload)
         if query.get("filter_path") and status < 400:
             response = _filter_path(response, unquote(query["filter_path"]).split(","))
         if status >= 400 and status not in ignore:
             self._raise_error(status, json.dumps(response), "application/json")
         return status, {"content-type": "application/json"}, json.dumps(response)
+
+
+class CheckedConnection(Urllib3HttpConnection):
+    """A real cluster's connection that checks each request against the spec on its way
+    (the live tests): what is wrong collects in `violations`."""
+
+    violations: ClassVar[list[str]] = []
+
+    def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # type: ignore[no-untyped-def, override]
+        check(method, url, params, body, CheckedConnection.violations)
+        return super().perform_request(method, url, params, body, timeout=timeout, ignore=ignore, headers=headers)
 
 
 def _filter_path(value: Any, paths: list[str]) -> Any:
@@ -155,10 +176,13 @@ def _filter_path(value: Any, paths: list[str]) -> Any:
     return out
 
 
-def _decode(body: Any) -> Any:
+def _decode(body: Any, ndjson: bool = False) -> Any:
+    """JSON, or newline-delimited JSON (a list, even of one line)."""
     if body is None:
         return None
     text = body.decode() if isinstance(body, bytes) else body
+    if ndjson:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
     try:
         return json.loads(text)
     except json.JSONDecodeError:  # bulk: newline-delimited JSON
@@ -253,23 +277,31 @@ def _respond(group: str, method: str, path: str, query: dict[str, Any], body: An
         return 200, {"count": sum(len(c.indices[n]["docs"]) for n in c.resolve(parts[0])), "_shards": {"total": 1}}
     if group == "bulk":
         return 200, _bulk(body)
-    if group == "delete_by_query":  # `terms` clauses of a bool `should` only: what the UBI erase sends
-        wanted = [(field, set(values)) for clause in body["query"]["bool"]["should"]
-                  for field, values in clause["terms"].items()]
+    if group == "delete_by_query":
         deleted = 0
         for name in c.resolve(parts[0]):
             docs = c.indices[name]["docs"]
-            for doc_id in [d for d, source in docs.items() if any(source.get(f) in v for f, v in wanted)]:
+            for doc_id in [d for d, source in docs.items() if _matches(source, body["query"])]:
                 del docs[doc_id]
                 deleted += 1
         return 200, {"took": 1, "timed_out": False, "total": deleted, "deleted": deleted, "failures": []}
+    if group == "get":
+        source = next((c.indices[n]["docs"].get(parts[-1]) for n in c.resolve(parts[0])), None)
+        if source is None:
+            return 404, {"_index": parts[0], "_id": parts[-1], "found": False}
+        return 200, {"_index": parts[0], "_id": parts[-1], "found": True, "_seq_no": 0, "_primary_term": 1,
+                     "_source": source}
+    if group == "indices.exists":
+        return (200 if c.resolve(parts[0]) else 404), {}
+    if group == "indices.forcemerge":
+        return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
     if group == "mget":
         names = c.resolve(parts[0])
         docs = []
         for doc_id in body["ids"]:
             source = next((c.indices[n]["docs"][doc_id] for n in names if doc_id in c.indices[n]["docs"]), None)
             docs.append({"_index": names[0] if names else parts[0], "_id": doc_id, "found": source is not None,
-                         **({"_source": source} if source is not None else {})})
+                         **({"_source": source, "_seq_no": 0, "_primary_term": 1} if source is not None else {})})
         return 200, {"docs": docs}
     if group == "search":
         names = c.resolve(parts[0])
@@ -302,11 +334,37 @@ def _bulk(lines: list[dict[str, Any]]) -> dict[str, Any]:
         if str(source.get("title", "")).startswith("REJECT"):
             items.append({kind: {"_index": target, "_id": meta["_id"], "status": 400, "error": {
                 "type": "mapper_parsing_exception", "reason": "failed to parse field [title]"}}})
+        elif kind == "create" and meta["_id"] in CLUSTER.indices[target]["docs"]:
+            items.append({kind: {"_index": target, "_id": meta["_id"], "status": 409, "error": {
+                "type": "version_conflict_engine_exception", "reason": "document already exists"}}})
         else:
             CLUSTER.indices[target]["docs"][meta["_id"]] = source
             items.append({kind: {"_index": target, "_id": meta["_id"], "status": 201, "result": "created"}})
         i += 2
     return {"took": 1, "errors": any(next(iter(it.values()))["status"] >= 300 for it in items), "items": items}
+
+
+def _matches(source: dict[str, Any], query: dict[str, Any]) -> bool:
+    """The filters a delete by query sends (term, terms, range, exists, bool), on one document."""
+    ((kind, spec),) = query.items()
+    if kind == "bool":
+        listed = {name: spec.get(name, []) for name in ("must", "filter", "should", "must_not")}
+        listed = {name: clauses if isinstance(clauses, list) else [clauses] for name, clauses in listed.items()}
+        return (all(_matches(source, q) for q in listed["must"] + listed["filter"])
+                and not any(_matches(source, q) for q in listed["must_not"])
+                and (not listed["should"] or any(_matches(source, q) for q in listed["should"])))
+    ((name, wanted),) = spec.items() if kind != "exists" else ((spec["field"], None),)
+    value = source.get(name)
+    if kind == "exists":
+        return value is not None
+    if kind == "term":
+        return value == (wanted["value"] if isinstance(wanted, dict) else wanted)
+    if kind == "terms":
+        return value in wanted
+    if kind == "range":
+        return value is not None and all({"lt": value < bound, "lte": value <= bound, "gt": value > bound,
+                                          "gte": value >= bound}[op] for op, bound in wanted.items())
+    raise ValueError(f"the fake does not evaluate {kind} queries")
 
 
 def reset() -> Cluster:

@@ -201,3 +201,41 @@ def test_searches_and_events_reach_the_clusters_ubi_indices(cluster_index: Path,
             assert (count("ubi_queries"), count("ubi_events")) == (0, 0)
         finally:
             server.stop()
+
+
+def test_two_web_nodes_share_one_shopper_store(cluster_index: Path, tmp_path: Path) -> None:
+    """Two servers with data dirs of their own (two machines) on one cluster: an event sent
+    to one is in the profile the other reads, the other's search changes with it, and an
+    erase on either leaves the shopper anonymous on both."""
+    from indexer.backends import open_backend
+    from tests.conftest import Server, copy_data_dir
+    from tests.test_events_api import post_events
+
+    shopper = f"two-nodes-{secrets.token_hex(4)}"
+    alias = open_backend(cluster_index).settings.alias
+    second_dir = copy_data_dir(cluster_index, tmp_path / "node-b")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPRANK_BACKEND", "opensearch")
+        env.setenv("OPENSEARCH_ALIAS", alias)
+        env.delenv("SHOPRANK_SHOPPER_STORE", raising=False)  # the cluster backend's default: the cluster
+        nodes = [Server(cluster_index, workers=1), Server(second_dir, workers=1)]
+        try:
+            status, anonymous = nodes[0].get("/search?q=lamp&k=10")
+            assert status == 200 and len(anonymous["results"]) == 10
+            chosen = anonymous["results"][-1]["id"]
+            status, answer = post_events(nodes[1].base, [
+                {"action_name": action, "user_id": shopper, "object_id": chosen} for action in ("click", "purchase")])
+            assert status == 200 and answer["accepted"] == 2
+            status, profile = nodes[0].get(f"/users/{shopper}/profile")
+            assert status == 200 and profile["event_counts"] == {"click": 1, "purchase": 1}
+            status, personal = nodes[0].get(f"/search?q=lamp&k=10&user_id={shopper}")
+            assert [r["id"] for r in personal["results"]] != [r["id"] for r in anonymous["results"]]
+            assert nodes[0].get(f"/users/{shopper}", method="DELETE")[0] == 204
+            status, profile = nodes[1].get(f"/users/{shopper}/profile")
+            assert status == 200 and profile["event_counts"] == {}
+            status, after = nodes[1].get(f"/search?q=lamp&k=10&user_id={shopper}")
+            assert [r["id"] for r in after["results"]] == [r["id"] for r in anonymous["results"]]
+            assert not (cluster_index / "events.sqlite").exists() and not (second_dir / "events.sqlite").exists()
+        finally:
+            for node in nodes:
+                node.stop()

@@ -340,12 +340,12 @@ def test_ubi_documents_that_meet_a_cluster_outage_are_sent_when_it_is_back(  # t
         caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from indexer.store import opensearch_ubi
+    from indexer.store import background_bulk
 
-    caplog.set_level(logging.INFO, logger="indexer.store.opensearch_ubi")
+    caplog.set_level(logging.INFO, logger="indexer.store.background_bulk")
     from web.app import create_app
 
-    monkeypatch.setattr(opensearch_ubi, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
+    monkeypatch.setattr(background_bulk, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
     assert main(["reindex", "--catalog", str(demo_catalog), "--data-dir", str(tmp_path), "-q"]) == EXIT_OK
     app = create_app(tmp_path, models_dir=models_dir)
     client = app.test_client()

@@ -17,7 +17,7 @@ import time
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from indexer.store.base import SearchReader
+from indexer.store.base import BackendUnavailable, SearchReader
 from ranker.events.facts import facts_from
 from ranker.events.profile import Profile
 from ranker.events.schema import EventError, iso_time, parse_event, ubi_document
@@ -52,7 +52,7 @@ class EventsApi:
         try:
             self.store.record_search(Search(response.query_id, now, search.shopper.user_id,
                                             search.shopper.session_id, search.query, shown), response.interleaving)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, BackendUnavailable) as exc:
             log.warning("event=search_not_recorded error=%r", str(exc))
         if self.ubi is not None:
             self.ubi.queries([(response.query_id, {

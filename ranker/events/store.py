@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import orjson
 
 from ranker.events.book import ProfileBook
-from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, ProductFacts, Profile, dump_profile, load_profile
+from ranker.events.contract import Added, FactsOf, Search
+from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, Profile, dump_profile, load_profile
 from ranker.events.schema import IMPRESSION, Event
 from ranker.interleave import Interleaving
-
-FactsOf = Callable[[Sequence[str]], dict[str, ProductFacts]]  # product ids -> what the index knows of them
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -79,25 +77,6 @@ SYNC_MODES = ("full", "normal")
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's limit on variables
 
 
-@dataclass(frozen=True)
-class Added:
-    accepted: int
-    duplicates: int
-    stored: tuple[Event, ...] = ()  # the accepted events
-
-
-@dataclass(frozen=True)
-class Search:
-    """What a search showed, as the server recorded it."""
-
-    query_id: str
-    timestamp: float
-    user_id: str | None
-    session_id: str | None
-    query: str
-    shown: list[str]  # product ids, first shown first (position = index + 1)
-
-
 class EventStore:
     def __init__(self, path: Path, sync: str = "full", half_life_days: float = DEFAULT_HALF_LIFE_DAYS):
         """`sync`: full (each commit is on disk before it returns: survives a power cut)
@@ -110,6 +89,12 @@ class EventStore:
         self.searches_path = searches_path(path)
         self._connections: dict[tuple[Path, str], sqlite3.Connection] = {}
         self._pid = 0
+
+    def where(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def _connect(self, path: Path, schema: str, sync: str) -> sqlite3.Connection:
         """Connections per process (one must not cross a fork: server workers), per file
