@@ -35,12 +35,6 @@ class Backend(Protocol):
         """(label, value) lines for `python -m indexer status`."""
         ...
 
-    def shopper_store(self) -> Any:
-        """Where shopper events, profiles and search records live (a
-        ranker.events.contract.ShopperStore): SQLite files in the data dir, or the cluster
-        (SHOPRANK_SHOPPER_STORE)."""
-        ...
-
     def behavior_sink(self) -> Any:
         """Where searches and shopper events are copied for the store's own behaviour
         tooling (a cluster's UBI indices: indexer.store.opensearch_ubi), or None."""
@@ -77,10 +71,6 @@ class EmbeddedBackend:
         pointer = read_pointer(self.data_dir)
         return [("backend", "embedded"), ("data dir", str(self.data_dir)),
                 ("serving", pointer.current or "(none)"), ("rollback", pointer.previous or "(none)")]
-
-    def shopper_store(self) -> Any:
-        settings.shopper_store(self.name)  # refuses `cluster`: there is none
-        return _local_shopper_store(self.data_dir)
 
     def behavior_sink(self) -> Any:
         return None  # the event log in the data dir is all there is
@@ -120,13 +110,6 @@ class OpenSearchBackend:
     def serving_stamp(self) -> Hashable | None:
         return self.reader().vocabulary_stamp()
 
-    def shopper_store(self) -> Any:
-        if settings.shopper_store(self.name) == "local":
-            return _local_shopper_store(self.data_dir)
-        from ranker.events.cluster_store import ClusterShopperStore
-
-        return ClusterShopperStore(self.client, self.settings, settings.profile_half_life_days())
-
     def behavior_sink(self) -> Any:
         if self._ubi is None:
             from indexer.store.opensearch_ubi import UbiWriter
@@ -138,12 +121,6 @@ class OpenSearchBackend:
         reader = self.reader()
         return [("backend", f"opensearch {self.settings.url}"), ("alias", f"{self.settings.alias} -> {reader.generation}"),
                 ("documents", f"{reader.document_count:,}")]
-
-
-def _local_shopper_store(data_dir: Path) -> Any:
-    from ranker.events.store import EventStore
-
-    return EventStore(settings.events_path(data_dir), settings.events_sync(), settings.profile_half_life_days())
 
 
 def open_backend(data_dir: Path, definition: IndexDefinition | None = None) -> Backend:

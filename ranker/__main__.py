@@ -28,6 +28,7 @@ from indexer.backends import open_backend
 from indexer.cli import add_common_arguments, configure_logging, positive_int
 from indexer.store.base import BackendUnavailable, GenerationError
 from ranker.evaluate import evaluate_search, http_search, known_judgments, pipeline_search, read_judgments, score_runs
+from ranker.events.stores import open_shopper_store
 from ranker.fusion import FusionConfig
 from ranker.recall import FuseStage
 from ranker.report import per_query_ndcg, render
@@ -243,7 +244,7 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     )
 
     data_dir, data, queries = open_training_set(args, "train --events")
-    store = open_backend(data_dir).shopper_store()
+    store = open_shopper_store(open_backend(data_dir))
     if not store.exists():
         print(f"error: no event log at {store.where()}: serve searches and POST /events first", file=sys.stderr)
         return 1
@@ -340,7 +341,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     if days <= 0:
         print("error: no retention period: pass --days N or set SHOPRANK_EVENTS_RETENTION_DAYS", file=sys.stderr)
         return 1
-    store = open_backend(data_dir).shopper_store()
+    store = open_shopper_store(open_backend(data_dir))
     if not store.exists():
         print(f"no event log at {store.where()}: nothing to delete")
         return 0
@@ -354,7 +355,7 @@ def cmd_interleaving_report(args: argparse.Namespace) -> int:
     """Which model wins the interleaved searches, from the event log."""
     from ranker.interleave import verdicts
 
-    store = open_backend(settings.data_dir(args.data_dir)).shopper_store()
+    store = open_shopper_store(open_backend(settings.data_dir(args.data_dir)))
     if not store.exists():
         print(f"error: no event log at {store.where()}", file=sys.stderr)
         return 1

@@ -31,6 +31,7 @@ from indexer.backends import Backend
 from indexer.encoder import TextEncoder
 from indexer.store.base import BackendUnavailable, GenerationError, SearchReader
 from ranker.events.contract import ShopperStore
+from ranker.events.stores import open_shopper_store
 from ranker.feature_log import FeatureLog
 from ranker.features.product_table import ProductTable
 from ranker.features.sources import feature_source, product_table
@@ -91,7 +92,7 @@ class ServingState:
         self._encoders = ShippedEncoders(models_dir or settings.models_dir(backend.data_dir))
         self._feature_log = FeatureLog.from_env(backend.data_dir)
         # Shopper events and profiles, shared by every worker; the pipeline reads profiles from it.
-        self.events: ShopperStore = backend.shopper_store()
+        self.events: ShopperStore = open_shopper_store(backend)
         self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
         self._share = settings.interleave_share()
         self._candidate = settings.interleave_candidate() if self._share > 0 else None

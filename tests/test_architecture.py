@@ -13,10 +13,12 @@ from bench.imports import graph, imports, project_modules
 # Modules that may name a backend implementation: the store itself and the one factory.
 # The Learning-to-Rank export is OpenSearch's own format (its bodies, its client), whatever
 # backend serves.
+# The shopper store's cluster implementation is one too: it keeps events and profiles in
+# the cluster (the SQLite one, ranker.events.store, uses no backend).
 IMPLEMENTATIONS = {"indexer.store.embedded", "indexer.store.embedded_index", "indexer.store.embedded_writer",
                    "indexer.store.generations", "indexer.store.opensearch", "indexer.store.opensearch_bodies",
-                   "indexer.store.opensearch_client", "indexer.store.filter_columns"}
-MAY_IMPORT_IMPLEMENTATIONS = {"indexer.backends", "indexer.store"}
+                   "indexer.store.opensearch_client", "indexer.store.filter_columns", "ranker.events.cluster_store"}
+MAY_IMPORT_IMPLEMENTATIONS = {"indexer.backends", "indexer.store", "ranker.events.stores"}
 CLUSTER_FORMAT = {"indexer.store.opensearch_client", "indexer.store.opensearch_bodies"}
 CLUSTER_FORMAT_USERS = {"ranker.ltr_export", "ranker.__main__"}
 

@@ -269,3 +269,30 @@ def test_a_batch_retried_after_only_its_profiles_were_written_counts_once(make_s
     added = store.add(batch, facts)  # the client's retry
     assert (added.accepted, added.duplicates) == (2, 0)
     assert store.profile("u1").counts == {"click": 1, "purchase": 1}
+
+
+def test_the_whole_log_reads_back_in_time_order(make_store) -> None:  # type: ignore[no-untyped-def]
+    """What training replays and the interleaving report reads: events by time (a late
+    arrival in its place), searches by time, interleaving drafts and the clicks after
+    each search."""
+    from ranker.interleave import Interleaving
+
+    store = make_store()
+    store.record_search(Search("q-late", 2000.0, "u1", None, "lamp", ["SR-3", "SR-1"]),
+                        Interleaving("q-late", "v1", "v2", {"SR-3": "served", "SR-1": "candidate"}))
+    store.record_search(Search("q-early", 1000.0, None, "s1", "desk", ["SR-2"]))
+    store.add([parse_event(click(query_id="q-late", object_id="SR-1", timestamp=2001.5 * 1000)),
+               parse_event(click(query_id="q-early", object_id="SR-2", timestamp=1001.0 * 1000, user_id=None,
+                                 session_id="s1")),
+               parse_event(click(action_name="purchase", object_id="SR-1", timestamp=2002.0 * 1000))], facts)
+    flushed(store)
+    assert [(e.action, e.timestamp) for e in store.events()] == [("click", 1001.0), ("click", 2001.5),
+                                                                  ("purchase", 2002.0)]
+    assert [e.timestamp for e in store.events(since=2000.0)] == [2001.5, 2002.0]
+    assert [(s.query_id, s.shown, s.session_id) for s in store.searches()] == [
+        ("q-early", ["SR-2"], "s1"), ("q-late", ["SR-3", "SR-1"], None)]
+    (draft,) = store.interleavings()
+    assert (draft.query_id, draft.served, draft.candidate, draft.teams) == (
+        "q-late", "v1", "v2", {"SR-3": "served", "SR-1": "candidate"})
+    assert store.clicked() == {"q-late": {"SR-1"}, "q-early": {"SR-2"}}
+    assert store.count() == 3 and store.exists()

@@ -44,3 +44,17 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("OPENSEARCH_SHARDS", "2")
     monkeypatch.setenv("OPENSEARCH_REPLICAS", "1")
     assert (settings.opensearch().shards, settings.opensearch().replicas) == (2, 1)
+
+
+def test_the_shopper_store_follows_the_backend_and_refuses_a_cluster_without_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOPRANK_SHOPPER_STORE", raising=False)
+    assert settings.shopper_store("embedded") == "local" and settings.shopper_store("opensearch") == "cluster"
+    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "local")
+    assert settings.shopper_store("opensearch") == "local"
+    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "cluster")
+    with pytest.raises(settings.SettingsError, match="SHOPRANK_SHOPPER_STORE=cluster needs SHOPRANK_BACKEND=opensearch"):
+        settings.shopper_store("embedded")
+    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "redis")
+    with pytest.raises(settings.SettingsError, match="SHOPRANK_SHOPPER_STORE='redis': use one of local, cluster"):
+        settings.shopper_store("opensearch")

@@ -1,7 +1,7 @@
 """What every shopper store does, whichever keeps the data: the SQLite files in the data
 directory (`ranker.events.store`, the default) or the cluster (`ranker.events.cluster_store`,
-on the OpenSearch backend, so several web nodes share one log). The backend picks one
-(`Backend.shopper_store`); the server, training and the commands use only this.
+on the OpenSearch backend, so several web nodes share one log). `ranker.events.stores`
+picks one; the server, training and the commands use only this.
 """
 
 from __future__ import annotations
