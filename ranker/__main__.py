@@ -238,6 +238,7 @@ def cmd_train_events(args: argparse.Namespace) -> int:
         build_event_rows,
         combined,
         fit_events,
+        fit_personal_neural,
         judged_groups,
         replay_groups,
         save_event_model,
@@ -271,15 +272,21 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     # personal model cannot change them; the personal trees rank only admitted searches.
     model, params = fit_events(rows.anonymous(), unbiased=not args.naive_clicks)
     personal_model = fit_events(rows, unbiased=not args.naive_clicks) if personal else None
+    personal_neural = (fit_personal_neural(rows, data, unbiased=not args.naive_clicks)
+                       if personal and not args.no_neural else None)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     personal_searches = sum(g.view is not None for g in groups)
-    path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal_model, extra={
+    path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal_model,
+                            personal_neural=personal_neural, extra={
         "events": store.count(), "searches": len(groups), "personal_searches": personal_searches,
         "judged_queries": len(queries), "position_bias": "raw clicks" if args.naive_clicks else
         "XGBoost unbiased LambdaMART", "serve_depth": min(args.serve_depth or EVENTS_SERVE_DEPTH, args.depth),
         "ignored_features": ignored})
     seconds = time.perf_counter() - started
     shape = f"{params['trees']} trees" + (f", personal {personal_model[1]['trees']}" if personal_model else "")
+    if personal_neural is not None:
+        shape += f", personal neural scorer at weight {personal_neural.weight:g}" + (
+            " (held-out shoppers ranked best without it: not saved)" if personal_neural.weight == 0 else "")
     print(f"model: {path} ({shape}) from {len(groups):,} searches with engagement "
           f"({personal_searches:,} with a profile past the gate), {len(queries):,} judged queries, "
           f"in {seconds:.0f}s")
@@ -410,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="with --events: no position-bias correction (for comparison)")
             p.add_argument("--no-personal", action="store_true",
                            help="with --events: leave the personal features empty (a non-personal model)")
+            # --no-neural with --events: no personal neural scorer (the profile-embedding input)
             p.add_argument("--ignore", metavar="FEATURE[,FEATURE...]",
                            help="with --events: features the model is trained and served with at 0 (default: the "
                                 "recall rank features; '' keeps every feature)")

@@ -107,8 +107,9 @@ class PersonalizeStage:
         features = head_features.features.copy()
         features[:, PERSONAL_START:] = inputs.table.personal.features(view, inputs.rows, inputs.vectors)
         features = features[order]
+        vectors = None if inputs.vectors is None else inputs.vectors[order]
         with search.timing("personalize.models"):
-            scored = self.ranker.score_personal(features)
+            scored = self.ranker.score_personal(features, search.vector, vectors, view.embedding)
         assign(head, scored, features)
         return reorder(head, scored.scores, tail)
 

@@ -87,6 +87,10 @@ class LearnedRanker:
         # trees above never saw a profile, so they rank every other search.
         self.personal_trees = (TreeScorer(model_path.with_name(meta["personal_trees"]), len(FEATURE_NAMES))
                                if meta.get("personal_trees") else None)
+        # …and a neural scorer fed the shopper's profile embedding, blended with them.
+        self.personal_neural = (NeuralScorerSession(model_path.with_name(meta["personal_neural"]))
+                                if meta.get("personal_neural") and self.personal_trees is not None else None)
+        self.personal_blend = float(meta.get("personal_blend") or 0.0)
         # Columns the model was trained with set to 0 (train --events --ignore): scored so here too.
         self.ignored = [FEATURE_NAMES.index(name) for name in meta.get("ignored_features", [])]
         self.source = source
@@ -115,11 +119,18 @@ class LearnedRanker:
         features[:, self.ignored] = 0.0
         return features
 
-    def score_personal(self, features: np.ndarray) -> Scored:
-        """The personal trees' scores of a head whose personal columns are filled in."""
+    def score_personal(self, features: np.ndarray, query_vector: np.ndarray | None = None,
+                       vectors: np.ndarray | None = None, profile: np.ndarray | None = None) -> Scored:
+        """The personal trees' scores of a head whose personal columns are filled in, plus
+        the personal neural scorer's (query, products, profile embedding) when the version
+        has one and the vectors are at hand."""
         assert self.personal_trees is not None
-        scores = self.personal_trees.score(self._visible(features))
-        return Scored(scores, {"personal": scores})
+        features = self._visible(features)
+        scores = self.personal_trees.score(features)
+        if self.personal_neural is None or query_vector is None or vectors is None:
+            return Scored(scores, {"personal": scores})
+        neural = self.personal_neural.score(query_vector, vectors, features, profile)
+        return Scored(scores + self.personal_blend * neural, {"personal": scores, "personal_neural": neural})
 
     def score(self, query_vector: np.ndarray, features: np.ndarray, vectors: np.ndarray) -> Scored:
         features = self._visible(features)

@@ -171,6 +171,59 @@ def test_train_events_serves_a_personal_model(demo_index: Path, tmp_path: Path, 
             assert mine == {k: v for k, v in plain[pid].items() if not k.startswith("personal_")}
 
 
+def test_the_personal_neural_scorer_reads_the_profile_embedding(demo_index: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 shipped_encoder) -> None:
+    """`train --events` fits the neural scorer with its profile input and keeps it when
+    held-out shoppers rank better with it; served, the shopper's profile embedding is an
+    input: two profiles give two scorings of one head, and the blend is trees + weight × it."""
+    import torch
+
+    from indexer.backends import open_backend
+    from ranker.__main__ import main
+    from ranker.features.names import FEATURE_INDEX
+    from ranker.features.sources import feature_source
+    from ranker.rerank import LearnedRanker, latest_model, meta_path
+    from ranker.training.neural import NeuralScorer, export_onnx
+
+    data_dir = copy_data_dir(demo_index, tmp_path / "data")
+    simulate_log(data_dir, shoppers=20, searches=6)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["train", "--events", "--data-dir", str(data_dir)]) == 0
+    assert "personal neural scorer at weight" in out.getvalue()
+    model = latest_model(data_dir)
+    assert model is not None
+    meta = json.loads(meta_path(model).read_text())
+    assert set(meta["personal_blend_ndcg"]) == {"0.0", "0.25", "0.5", "1.0", "2.0", "4.0"}
+    assert (meta.get("personal_blend", 0) > 0) == ("personal_neural" in meta)
+    # Whatever weight this small log chose, serve a scorer whose profile input is not zero
+    # (seeded initial weights), to see the embedding reach it.
+    dim = open_backend(data_dir).reader().definition.dimension
+    torch.manual_seed(0)
+    export_onnx(NeuralScorer(dim, np.zeros(len(FEATURE_INDEX)), np.ones(len(FEATURE_INDEX))).eval(),
+                model.parent / "personal-neural-test.onnx")
+    meta_path(model).write_text(json.dumps({**meta, "personal_neural": "personal-neural-test.onnx",
+                                            "personal_blend": 2.0}))
+    reader = open_backend(data_dir).reader()
+    ranker = LearnedRanker(model, feature_source(reader), reader.encoder_variant)
+    rng = np.random.default_rng(1)
+    features = rng.random((12, len(FEATURE_INDEX)), dtype=np.float32)
+    vectors, query = rng.random((12, dim), dtype=np.float32), rng.random(dim, dtype=np.float32)
+    likes, other = rng.random(dim, dtype=np.float32), rng.random(dim, dtype=np.float32)
+    first = ranker.score_personal(features, query, vectors, likes)
+    assert not np.allclose(first.model_scores["personal_neural"],
+                           ranker.score_personal(features, query, vectors, other).model_scores["personal_neural"])
+    np.testing.assert_allclose(first.scores, first.model_scores["personal"] + 2.0 * first.model_scores["personal_neural"],
+                               rtol=1e-5)
+    assert "personal_neural" not in ranker.score_personal(features).model_scores  # no vectors: the trees alone
+    store = EventStore(tmp_path / "serving.sqlite", sync="normal")
+    pipeline = SearchPipeline(reader, shipped_encoder, ranker=ranker, profiles=store)
+    anonymous = ranking(pipeline)
+    engage(store, reader, "buyer", [("purchase", anonymous[-1][0]), ("click", anonymous[-2][0])])
+    explained = [json.loads(r[2]) for r in ranking(pipeline, Shopper("buyer"))]
+    assert any("personal_neural" in e.get("model", {}) for e in explained)
+    assert all("personal_neural" not in json.loads(r[2]).get("model", {}) for r in anonymous)
+
+
 def test_train_events_can_leave_features_out(demo_index: Path, tmp_path: Path) -> None:
     from indexer.backends import open_backend
     from ranker.__main__ import main

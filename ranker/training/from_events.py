@@ -33,10 +33,10 @@ import xgboost as xgb
 from tqdm import tqdm
 
 from ranker.events.book import ProfileBook
+from ranker.events.contract import Search, ShopperStore
 from ranker.events.facts import facts_from
 from ranker.events.profile import ProductFacts
 from ranker.events.schema import GRADES, Event
-from ranker.events.store import EventStore, Search
 from ranker.features.compute import CandidateRanks
 from ranker.features.names import FEATURE_NAMES, PERSONAL_START
 from ranker.features.personal import PersonalView, admitted
@@ -71,6 +71,8 @@ MAX_ROUNDS = 400
 # Clicks are noisy labels and a fifth of the shoppers is a small validation set: its best
 # iteration can come after a handful of trees by chance, so a fit keeps at least this many.
 MIN_ROUNDS = 60
+# The personal neural scorer's weights beside the personal trees, chosen on held-out shoppers.
+PERSONAL_BLENDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Replay:
         return view if admitted(view, min_evidence) else None
 
 
-def _labels(store: EventStore) -> dict[str, dict[str, int]]:
+def _labels(store: ShopperStore) -> dict[str, dict[str, int]]:
     """query id -> product -> the best grade of what was done with it after that search."""
     labels: dict[str, dict[str, int]] = {}
     for e in store.events():
@@ -117,7 +119,7 @@ def _labels(store: EventStore) -> dict[str, dict[str, int]]:
     return labels
 
 
-def replay_groups(store: EventStore, data: TrainingSet, *, min_evidence: float, personal: bool = True,
+def replay_groups(store: ShopperStore, data: TrainingSet, *, min_evidence: float, personal: bool = True,
                   progress: bool = True) -> Iterator[LoggedGroup]:
     """Every logged search that led to at least one click, cart or purchase, in time order."""
     labels = _labels(store)
@@ -148,6 +150,7 @@ def replay_groups(store: EventStore, data: TrainingSet, *, min_evidence: float, 
 class EventRows:
     groups: list[LoggedGroup]
     features: list[np.ndarray]
+    query_vectors: list[np.ndarray]  # each group's query embedding, as the rerank stage had it
 
     def anonymous(self) -> EventRows:
         """The same rows with the personal columns at 0: what a search without a profile sees."""
@@ -156,7 +159,7 @@ class EventRows:
             copy = features.copy()
             copy[:, PERSONAL_START:] = 0.0
             blank.append(copy)
-        return EventRows(self.groups, blank)
+        return EventRows(self.groups, blank, self.query_vectors)
 
     def matrix(self, which: Sequence[int]) -> xgb.DMatrix:
         matrix = xgb.DMatrix(np.vstack([self.features[i] for i in which]),
@@ -170,7 +173,7 @@ def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: boo
     """The rerank stage's features of each group's shown products (recall once per text)."""
     pipeline = data.pipeline()
     recalled: dict[str, tuple[str, np.ndarray, dict[str, tuple[int, int | None, int | None]]]] = {}
-    features = []
+    features, query_vectors = [], []
     for group in tqdm(groups, desc="features", unit="search", disable=None if progress else True, leave=False):
         if group.text not in recalled:
             ranked = pipeline.rank(SearchRequest(group.text, k=1, rerank=False))
@@ -183,7 +186,8 @@ def build_event_rows(data: TrainingSet, groups: list[LoggedGroup], progress: boo
         matrix, _vectors = features_for(data.source, text, vector, candidate_ranks, group.view)
         matrix[:, [FEATURE_NAMES.index(name) for name in ignored]] = 0.0
         features.append(matrix)
-    return EventRows(groups, features)
+        query_vectors.append(vector)
+    return EventRows(groups, features, query_vectors)
 
 
 def _rank(ranks: dict[str, tuple[int, int | None, int | None]], pid: str, which: int) -> float:
@@ -225,23 +229,97 @@ def judged_groups(data: TrainingSet, queries: Sequence[str], progress: bool = Tr
 
     built = build_rows(data.row_builder(), data.judgments, queries, progress=progress)
     return EventRows([LoggedGroup(f"judged:{r.query}", f"judged:{r.query}", r.query, r.ids, r.labels, None)
-                      for r in built], [r.features for r in built])
+                      for r in built], [r.features for r in built], [r.query_vector for r in built])
 
 
 def combined(*parts: EventRows) -> EventRows:
-    return EventRows([g for p in parts for g in p.groups], [f for p in parts for f in p.features])
+    return EventRows([g for p in parts for g in p.groups], [f for p in parts for f in p.features],
+                     [v for p in parts for v in p.query_vectors])
+
+
+@dataclass(frozen=True)
+class _NeuralRow:
+    """A group as the neural scorer's batches read it (ranker.training.neural.QueryBatch)."""
+
+    query: str
+    query_vector: np.ndarray
+    ids: list[str]
+    ordinals: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class PersonalNeural:
+    model: Any  # ranker.training.neural.NeuralScorer
+    weight: float  # its share beside the personal trees: score = trees + weight * neural
+    valid_ndcg: dict[float, float]  # weight -> nDCG@10 of the held-out shoppers' personal searches
+
+
+def fit_personal_neural(rows: EventRows, data: TrainingSet, *, unbiased: bool = True,
+                        progress: bool = True) -> PersonalNeural | None:
+    """The neural scorer with its profile input (the shopper's profile embedding meets
+    each product's), trained on the groups of four fifths of the shoppers and blended with
+    trees fitted on the same four fifths at the weight that ranks the other fifth's
+    personal searches best (0: the trees alone). None: no held-out shoppers to choose with."""
+    import torch
+
+    from ranker.metrics import ndcg_of_scores
+    from ranker.training.neural import QueryBatch, predict_batch, train_neural
+
+    train, valid = shopper_split(rows)
+    personal_valid = [i for i in valid if rows.groups[i].view is not None]
+    if not train or not personal_valid:
+        return None
+    vectors = data.catalog.vectors
+    dim = vectors.shape[1]
+
+    def batch(which: Sequence[int]) -> QueryBatch:
+        picked = [rows.groups[i] for i in which]
+        profiles = np.stack([g.view.embedding if g.view is not None and g.view.embedding is not None
+                             else np.zeros(dim, np.float32) for g in picked])
+        return QueryBatch.from_rows([_NeuralRow(g.text, rows.query_vectors[i], g.ids,
+                                                np.array([data.ord_by_id[p] for p in g.ids], dtype=np.int64),
+                                                rows.features[i], g.labels) for i, g in zip(which, picked, strict=True)],
+                                    profiles)
+
+    model = train_neural(batch(train), batch(personal_valid), vectors, progress=progress)
+    held = batch(personal_valid)
+    neural = predict_batch(model, held, torch.from_numpy(np.array(vectors, dtype=np.float32)))
+    trees, _params = fit_events(EventRows([rows.groups[i] for i in train], [rows.features[i] for i in train],
+                                          [rows.query_vectors[i] for i in train]), unbiased=unbiased)
+    quality = {}
+    for weight in PERSONAL_BLENDS:
+        per_search = []
+        for n, i in enumerate(personal_valid):
+            tree_scores = trees.predict(xgb.DMatrix(rows.features[i]))
+            count = len(rows.groups[i].ids)
+            per_search.append(ndcg_of_scores(rows.groups[i].labels, tree_scores + weight * neural[n, :count]))
+        quality[weight] = float(np.mean(per_search))
+    best = max(PERSONAL_BLENDS, key=lambda w: (quality[w], -w))  # a tie goes to the smaller weight
+    return PersonalNeural(model, best, quality)
 
 
 def save_event_model(out_dir: Path, version: str, model: xgb.Booster, params: dict[str, Any], data: TrainingSet,
-                     *, personal: tuple[xgb.Booster, dict[str, Any]] | None, extra: dict[str, Any]) -> Path:
+                     *, personal: tuple[xgb.Booster, dict[str, Any]] | None, extra: dict[str, Any],
+                     personal_neural: PersonalNeural | None = None) -> Path:
     """One served version (ranker.training.saving: the tree file written last, by rename):
     `model` ranks every search, `personal` (its own file, written first) re-ranks the
-    searches whose profile the gate admits."""
+    searches whose profile the gate admits, with `personal_neural` (ONNX, also first)
+    blended in when its weight is above 0."""
     from ranker.training import variants
     from ranker.training.fit import Fitted, Settings
+    from ranker.training.neural import export_onnx
     from ranker.training.saving import save_version
 
     more: dict[str, Any] = {"personal": personal is not None, "labels": "events"}
+    if personal_neural is not None:
+        more["personal_blend_ndcg"] = {str(w): round(q, 4) for w, q in personal_neural.valid_ndcg.items()}
+        if personal_neural.weight > 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            name = f"personal-neural-{version}.onnx"
+            export_onnx(personal_neural.model, out_dir / name)
+            more.update(personal_neural=name, personal_blend=personal_neural.weight)
     if personal is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         name = f"personal-{version}.json"

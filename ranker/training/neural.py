@@ -3,7 +3,8 @@
 The scorer sees what the tree model cannot: the full query and product embeddings. Both go
 through one learned projection and meet as an element-wise product (a re-weighted cosine
 the judgments can bend, e.g. towards sizes and materials); the shopper's profile embedding
-meets the product the same way; the dense feature vector joins them, standardized inside
+meets the product the same way (trained only from the event log, `train --events`, where
+searches have shoppers: judgments have none, so there it is zeros and learns nothing); the dense feature vector joins them, standardized inside
 the graph so serving passes raw features. A small MLP turns that into a score.
 
 It is trained pairwise (RankNet over every pair of a query's candidates with different
@@ -61,9 +62,16 @@ class QueryBatch:
     features: np.ndarray  # (Q, N, F)
     labels: np.ndarray  # (Q, N)
     mask: np.ndarray  # (Q, N) bool
+    profiles: np.ndarray | None = None  # (Q, dim): each search's shopper's profile embedding (None: zeros)
+
+    def profile_tensor(self, rows: np.ndarray, query: torch.Tensor) -> torch.Tensor:
+        """The profiles of `rows`, shaped as `query` is (zeros without profiles: neutral)."""
+        if self.profiles is None:
+            return torch.zeros_like(query)
+        return torch.from_numpy(self.profiles[rows]).unsqueeze(1)
 
     @classmethod
-    def from_rows(cls, rows: list) -> QueryBatch:  # type: ignore[type-arg]
+    def from_rows(cls, rows: list, profiles: np.ndarray | None = None) -> QueryBatch:  # type: ignore[type-arg]
         width = max(len(r.ids) for r in rows)
         count, n_features = len(rows), rows[0].features.shape[1]
         ordinals = np.zeros((count, width), dtype=np.int64)
@@ -74,7 +82,7 @@ class QueryBatch:
             n = len(r.ids)
             ordinals[i, :n], features[i, :n], labels[i, :n], mask[i, :n] = r.ordinals, r.features, r.labels, True
         return cls([r.query for r in rows], np.stack([r.query_vector for r in rows]), ordinals, features, labels,
-                   mask)
+                   mask, None if profiles is None else np.asarray(profiles, dtype=np.float32))
 
 
 def _pairwise_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -97,10 +105,10 @@ def predict_batch(model: NeuralScorer, batch: QueryBatch, product_vectors: torch
     out = []
     with torch.no_grad():
         for start in range(0, len(batch.queries), chunk):
-            sl = slice(start, start + chunk)
-            query = torch.from_numpy(batch.query_vectors[sl]).unsqueeze(1)
-            out.append(model(query, product_vectors[torch.from_numpy(batch.ordinals[sl])], torch.zeros_like(query),
-                             torch.from_numpy(batch.features[sl])).numpy())
+            rows = np.arange(start, min(start + chunk, len(batch.queries)))
+            query = torch.from_numpy(batch.query_vectors[rows]).unsqueeze(1)
+            out.append(model(query, product_vectors[torch.from_numpy(batch.ordinals[rows])],
+                             batch.profile_tensor(rows, query), torch.from_numpy(batch.features[rows])).numpy())
     return np.concatenate(out)
 
 
@@ -121,7 +129,7 @@ def train_neural(train: QueryBatch, valid: QueryBatch, product_vectors: np.ndarr
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             query = torch.from_numpy(train.query_vectors[idx]).unsqueeze(1)
-            scores = model(query, vectors[torch.from_numpy(train.ordinals[idx])], torch.zeros_like(query),
+            scores = model(query, vectors[torch.from_numpy(train.ordinals[idx])], train.profile_tensor(idx, query),
                            torch.from_numpy(train.features[idx]))
             loss = _pairwise_loss(scores, torch.from_numpy(train.labels[idx]), torch.from_numpy(train.mask[idx]))
             optimizer.zero_grad()
