@@ -131,17 +131,18 @@ class PersonalizeStage:
             _ = self._catalog_table
 
     def _fit(self, view: PersonalView, ids: Sequence[str]) -> np.ndarray:
-        """The personal features of `ids` (no vectors on a cluster: the cosine stays 0)."""
+        """The personal features of `ids` (on a cluster: the products and their vectors in
+        one request)."""
         local = self._catalog_table
         if local is not None:
             table, row_of, vectors = local
             rows = np.array([row_of[i] for i in ids], dtype=np.int64)
             return table.features(view, rows, vectors[rows])
-        found = {p["id"]: p for p in self.reader.products(list(ids))}
-        products = [found.get(i, {"id": i}) for i in ids]
-        table = PersonalTable(products)
-        vectors = np.zeros((len(ids), self.reader.definition.dimension), dtype=np.float32)
-        return table.features(view, np.arange(len(ids), dtype=np.int64), vectors)
+        found = self.reader.feature_documents("", list(ids))
+        products = [found[i].product if i in found else {"id": i} for i in ids]
+        dimension = self.reader.definition.dimension
+        vectors = np.stack([found[i].vector if i in found else np.zeros(dimension, np.float32) for i in ids])
+        return PersonalTable(products).features(view, np.arange(len(ids), dtype=np.int64), vectors)
 
     def _prior(self, search: SearchContext, view: PersonalView, candidates: list[Candidate]) -> list[Candidate]:
         head, tail = candidates[:PRIOR_DEPTH], candidates[PRIOR_DEPTH:]

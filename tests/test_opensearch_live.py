@@ -228,6 +228,7 @@ def test_two_web_nodes_share_one_shopper_store(cluster_index: Path, tmp_path: Pa
             assert status == 200 and answer["accepted"] == 2
             status, profile = nodes[0].get(f"/users/{shopper}/profile")
             assert status == 200 and profile["event_counts"] == {"click": 1, "purchase": 1}
+            assert profile["has_embedding"]  # the product's vector came from the cluster with it
             status, personal = nodes[0].get(f"/search?q=lamp&k=10&user_id={shopper}")
             assert [r["id"] for r in personal["results"]] != [r["id"] for r in anonymous["results"]]
             assert nodes[0].get(f"/users/{shopper}", method="DELETE")[0] == 204

@@ -13,9 +13,10 @@ from ranker.features.personal import relative_prices
 
 
 def facts_from(reader: SearchReader) -> FactsOf:
-    """A reader holding its catalog gives vectors and relative prices too; a cluster's
-    products come without them (they would cost a request per batch), so profiles there
-    keep neither."""
+    """A reader holding its catalog gives vectors and relative prices; a cluster gives the
+    products with their vectors in one request per batch (the ranking features' request),
+    but no relative prices (they need every price of a category), so profiles there keep
+    no relative price band."""
     if reader.capabilities.local_catalog:
         catalog = reader.catalog()
         ordinal = {p["id"]: i for i, p in enumerate(catalog.products)}
@@ -29,6 +30,7 @@ def facts_from(reader: SearchReader) -> FactsOf:
         return local
 
     def remote(ids: Sequence[str]) -> dict[str, ProductFacts]:
-        return {p["id"]: ProductFacts.of(p, None) for p in reader.products(ids)} if ids else {}
+        found = reader.feature_documents("", ids) if ids else {}
+        return {pid: ProductFacts.of(doc.product, doc.vector) for pid, doc in found.items()}
 
     return remote
