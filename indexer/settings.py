@@ -90,6 +90,13 @@ def events_path(data: Path) -> Path:
     return Path(value).resolve() if value else data / "events.sqlite"
 
 
+def admin_path(data: Path) -> Path:
+    """$SHOPRANK_ADMIN_DB: merchandising rules, their history and the admin tokens (SQLite),
+    else DATA/admin.sqlite."""
+    value = _get("SHOPRANK_ADMIN_DB")
+    return Path(value).resolve() if value else data / "admin.sqlite"
+
+
 def shopper_store(backend: str) -> str:
     """$SHOPRANK_SHOPPER_STORE: where events, profiles and search records live. local: the
     SQLite files in the data dir (shared by one machine's workers); cluster: indices in the

@@ -273,7 +273,7 @@ def cmd_train_events(args: argparse.Namespace) -> int:
     model, params = fit_events(rows.anonymous(), unbiased=not args.naive_clicks)
     personal_model = fit_events(rows, unbiased=not args.naive_clicks) if personal else None
     personal_neural = (fit_personal_neural(rows, data, unbiased=not args.naive_clicks)
-                       if personal and not args.no_neural else None)
+                       if personal and args.personal_neural and not args.no_neural else None)
     version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     personal_searches = sum(g.view is not None for g in groups)
     path = save_event_model(data_dir / "rankers", version, model, params, data, personal=personal_model,
@@ -417,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="with --events: no position-bias correction (for comparison)")
             p.add_argument("--no-personal", action="store_true",
                            help="with --events: leave the personal features empty (a non-personal model)")
-            # --no-neural with --events: no personal neural scorer (the profile-embedding input)
+            p.add_argument("--personal-neural", action="store_true",
+                           help="with --events: also fit the neural scorer with the profile-embedding input (off by "
+                                "default: on simulated shoppers it lowered the personal gain, docs/personalization.md)")
             p.add_argument("--ignore", metavar="FEATURE[,FEATURE...]",
                            help="with --events: features the model is trained and served with at 0 (default: the "
                                 "recall rank features; '' keeps every feature)")

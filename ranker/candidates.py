@@ -23,6 +23,7 @@ class Candidate:
     model_score: float | None = None
     model_scores: dict[str, float] | None = None  # each model's own score (xgboost, neural)
     feature_row: np.ndarray | None = None  # the ranker's features, in FEATURE_NAMES order
+    rules: list[dict[str, Any]] | None = None  # the merchandising rules that touched it, in the order applied
 
     def features(self) -> dict[str, float]:
         """Named feature values; built only for results that are shown or logged."""
@@ -36,4 +37,6 @@ class Candidate:
         if self.model_score is not None and self.feature_row is not None:
             out["model"] = {**(self.model_scores or {}), "final": self.model_score}
             out["features"] = self.features()
+        if self.rules:
+            out["rules"] = self.rules
         return out

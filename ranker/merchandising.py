@@ -1,14 +1,29 @@
 """The merchandising-rules stage: last of the ranking stages, so no later stage can move
-a pin (docs/architecture.md).
-
-Its place in the pipeline is fixed; the rules themselves (pin, hide, bury, boost, …) come
-with the merchandising issue. Until then it leaves the order as it is.
-"""
+a pin (docs/architecture.md, docs/merchandising.md). The rules a search meets are matched
+once, before recall (`SearchContext.rules`); this stage applies the ranking kinds to the
+whole candidate list (ranker/rules/engine.py)."""
 
 from __future__ import annotations
 
-from ranker.stages import Unchanged
+from collections.abc import Sequence
+
+from indexer.store.base import Product, SearchReader
+from ranker.candidates import Candidate
+from ranker.rules import engine
+from ranker.stages import SearchContext
 
 
-def merchandising_stage() -> Unchanged:
-    return Unchanged("merchandise")
+class MerchandiseStage:
+    name = "merchandise"
+
+    def __init__(self, reader: SearchReader):
+        self.reader = reader
+
+    def products(self, ids: Sequence[str]) -> dict[str, Product]:
+        return {p["id"]: p for p in self.reader.products(list(ids))}
+
+    def __call__(self, search: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        if not search.rules:
+            return candidates
+        request = search.request
+        return engine.apply(search.rules, candidates, request.filters, request.k, self.products)

@@ -4,7 +4,7 @@ shoppers (ranker/simulate.py) who search the real HTTP server and send their eve
 1. log: training shoppers browse a server with no model (the prior personalizes their
    searches; each is also asked anonymously, which measures the prior);
 2. train on their log: a non-personal model, a personal model with position-bias
-   correction, and one on raw clicks (`python -m ranker train --events`);
+   correction, one on raw clicks and one with the neural profile input (`python -m ranker train --events`);
 3. evaluate on other shoppers, one server per model: every search is asked with the
    shopper's id and anonymously, the shopper reacts to what it was shown and sends the
    events; shoppers are erased between runs (DELETE /users/<id>).
@@ -174,7 +174,8 @@ def evaluate_personalization(data_dir: Path, sizes: Sizes, catalog_file: Path | 
 
     mark = time.perf_counter()
     versions = {"non-personal": train(data_dir, env, "--no-personal"), "personal": train(data_dir, env),
-                "personal, raw clicks": train(data_dir, env, "--naive-clicks")}
+                "personal, raw clicks": train(data_dir, env, "--naive-clicks"),
+                "personal + neural profile input": train(data_dir, env, "--personal-neural")}
     seconds["train"] = time.perf_counter() - mark
 
     runs: dict[str, list[SearchRecord]] = {}
@@ -201,6 +202,8 @@ def evaluate_personalization(data_dir: Path, sizes: Sizes, catalog_file: Path | 
         "personal model, anonymous": by_slice(personal, lambda r: r.anonymous),
         "personal model (debiased)": by_slice(personal, lambda r: r.shown),
         "personal model, raw clicks": by_slice(runs["personal, raw clicks"], lambda r: r.shown),
+        "personal model + neural profile input": by_slice(runs["personal + neural profile input"],
+                                                          lambda r: r.shown),
         "oracle: anonymous top 30 in the hidden order": by_slice(personal, lambda r: r.oracle),
     }
     return {"sizes": sizes.__dict__, "versions": versions, "results": results,
@@ -222,6 +225,8 @@ def gains(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str
         "anonymous searches: personal model vs non-personal model": change("personal model, anonymous",
                                                                            "non-personal model (events)"),
         "debiased vs raw clicks": change("personal model (debiased)", "personal model, raw clicks"),
+        "neural profile input vs personal trees alone": change("personal model + neural profile input",
+                                                               "personal model (debiased)"),
         "oracle (perfect knowledge of the taste) vs anonymous": change(
             "oracle: anonymous top 30 in the hidden order", "personal model, anonymous"),
         "prior vs recall order": change("prior, no model (log phase: training shoppers)",

@@ -34,11 +34,12 @@ from ranker.facets import FacetsStage, shape_facets
 from ranker.feature_log import FeatureLog
 from ranker.fusion import FusionConfig
 from ranker.interleave import Interleaving, team_draft
-from ranker.merchandising import merchandising_stage
+from ranker.merchandising import MerchandiseStage
 from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
 from ranker.request import SearchRequest, SearchResponse
 from ranker.rerank import LearnedRanker, RerankStage
+from ranker.rules.engine import RuleBook, plan
 from ranker.spelling import CorrectStage, QueryCorrector
 from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
 
@@ -76,6 +77,8 @@ class PageStage:
             item["score"] = round(candidate.score, 6)
             if search.request.explain:
                 item["explain"] = candidate.explain()
+                if search.query_rules:  # the search's own rules first: they acted before recall
+                    item["explain"]["rules"] = search.query_rules + item["explain"].get("rules", [])
             results.append(item)
         return Page(page, results)
 
@@ -125,13 +128,17 @@ class SearchPipeline:
                  corrector: QueryCorrector | None = None, fusion: FusionConfig | None = None,
                  feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
                  disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
-                 personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None):
+                 personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None,
+                 rules: Callable[[], RuleBook] | None = None):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
         evaluation measuring what each one adds). `profiles`: where shoppers' profiles
         are read (None: every search is anonymous). `interleave`: a candidate model's
-        pipeline to interleave with for a share of searches (ranker/interleave.py)."""
+        pipeline to interleave with for a share of searches (ranker/interleave.py). `rules`:
+        the merchandising rules in force (ranker/rules/live.py; None: no rules)."""
         self.interleave = interleave
+        self.rules = rules
+        self.disabled = frozenset(disabled)
         unknown = set(disabled) - {"rerank", "personalize", "merchandise"}
         if unknown:
             raise ValueError(f"only ranking stages can be left out, not {', '.join(sorted(unknown))}")
@@ -148,7 +155,8 @@ class SearchPipeline:
         personal = personal or PersonalSettings()
         self.personalize = PersonalizeStage(profiles, self.ranker, reader, min_evidence=personal.min_evidence,
                                             prior_strength=personal.prior_strength)
-        ranking: list[RankingStage] = [RerankStage(self.ranker), self.personalize, merchandising_stage()]
+        ranking: list[RankingStage] = [RerankStage(self.ranker), self.personalize,
+                                          MerchandiseStage(reader)]
         self.ranking = [Unchanged(s.name) if s.name in disabled else s for s in ranking]
         self.page = PageStage(reader)
         self.facets = FacetsStage(reader)
@@ -171,12 +179,18 @@ class SearchPipeline:
         """What the correct stage makes of `query`."""
         return self.correct(self.plan(SearchRequest(query)))
 
-    def rank(self, request: SearchRequest, vector: np.ndarray | None = None) -> Ranked:
+    def rank(self, request: SearchRequest, vector: np.ndarray | None = None, rules: RuleBook | None = None) -> Ranked:
         """Every stage up to the page: the whole ordered candidate list. `vector` replaces
         the query's embedding (training gives each query a vector from an encoder that
-        never saw it)."""
+        never saw it). `rules`: instead of the rules in force (a preview's drafts)."""
         search = self.plan(request)
         search.text = _timed(search, "correct", self.correct)
+        book = rules if rules is not None else self.rules() if self.rules is not None else None
+        if book is not None and book.rules and "merchandise" not in self.disabled:
+            search.rules = book.matching(request.query, request.filters.category, time.time())
+            query = plan(search.rules, search.text)
+            search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
+            search.query_rules = query.applied
         search.vector = vector
         recalled = _timed(search, "recall", self.recall)
         candidates = _timed(search, "fuse", self.fuse, recalled)
@@ -184,9 +198,9 @@ class SearchPipeline:
             candidates = _timed(search, stage.name, stage, candidates)
         return Ranked(search, recalled, candidates)
 
-    def search(self, request: SearchRequest) -> SearchResponse:
+    def search(self, request: SearchRequest, rules: RuleBook | None = None) -> SearchResponse:
         started = time.perf_counter()
-        ranked = self.rank(request)
+        ranked = self.rank(request, rules=rules)
         search = ranked.search
         candidates, teams = ranked.candidates, None
         if self.interleave is not None and self.ranker is not None and self.interleave.sampled(search.query_id):
@@ -204,6 +218,7 @@ class SearchPipeline:
             generation=self.reader.generation,
             query_id=search.query_id,
             corrected_query=search.corrected_query,
+            redirect=search.redirect,
             timings=search.timings if request.timings else None,
             interleaving=None if teams is None or self.interleave is None or self.ranker is None else Interleaving(
                 search.query_id, self.ranker.version, self.interleave.version,

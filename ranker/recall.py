@@ -20,6 +20,11 @@ MIN_RECALL_WINDOW = 100
 MAX_RESULTS = 1_000  # offset + k
 
 
+def bm25_text(search: SearchContext) -> str:
+    """The query BM25 searches: the text, and the words synonym rules add."""
+    return " ".join((search.text, *search.bm25_extra)) if search.bm25_extra else search.text
+
+
 class RecallStage:
     name = "recall"
 
@@ -36,15 +41,15 @@ class RecallStage:
             # The cluster fuses in its search pipeline and counts and facets in the same request.
             assert search.vector is not None
             with search.timing("recall.hybrid"):
-                hits, summary = reader.hybrid_search(search.text, search.vector, window, request.filters,
+                hits, summary = reader.hybrid_search(bm25_text(search), search.vector, window, request.filters,
                                                      search.fusion.method)
-            deeper = reader.bm25(search.text, depth, request.filters) if depth > window else []
+            deeper = reader.bm25(bm25_text(search), depth, request.filters) if depth > window else []
             return Recalled(deeper, [], [Candidate(h.id, h.score, fused_score=h.score) for h in hits], summary)
         bm25: list[Hit] = []
         vector: list[Hit] = []
         if request.mode != "vector":
             with search.timing("recall.bm25"):
-                bm25 = reader.bm25(search.text, depth, request.filters)
+                bm25 = reader.bm25(bm25_text(search), depth, request.filters)
         if search.vector is not None:
             with search.timing("recall.knn"):
                 vector = reader.knn(search.vector, window, request.filters, post_filter=True)

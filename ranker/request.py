@@ -55,6 +55,7 @@ class SearchResponse:
     corrected_query: str | None = None  # what was searched, when it differs from `query`
     timings: dict[str, float] | None = None  # stage -> milliseconds, when asked
     interleaving: Any = None  # a ranker.interleave.Interleaving when this search was interleaved (not shown)
+    redirect: str | None = None  # a redirect rule's URL: the page goes there
 
     def to_json(self) -> dict[str, Any]:
         out = {"query": self.query, "corrected_query": self.corrected_query, "total": self.total,
@@ -62,4 +63,6 @@ class SearchResponse:
                "generation": self.generation, "query_id": self.query_id}
         if self.timings is not None:
             out["timings"] = {name: round(ms, 3) for name, ms in self.timings.items()}
+        if self.redirect is not None:
+            out["redirect"] = self.redirect
         return out

@@ -38,6 +38,8 @@ from ranker.features.sources import feature_source, product_table
 from ranker.fusion import FusionConfig
 from ranker.pipeline import InterleaveWith, PersonalSettings, SearchPipeline
 from ranker.rerank import LearnedRanker, latest_model, model_path
+from ranker.rules.live import LiveRules
+from ranker.rules.store import RuleStore
 from ranker.spelling import QueryCorrector, query_corrector
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,9 @@ class ServingState:
         self._feature_log = FeatureLog.from_env(backend.data_dir)
         # Shopper events and profiles, shared by every worker; the pipeline reads profiles from it.
         self.events: ShopperStore = open_shopper_store(backend)
+        # Merchandising rules, re-read by every worker within a second of a change.
+        self.rule_store = RuleStore(settings.admin_path(backend.data_dir))
+        self.rules = LiveRules(self.rule_store)
         self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
         self._share = settings.interleave_share()
         self._candidate = settings.interleave_candidate() if self._share > 0 else None
@@ -169,7 +174,7 @@ class ServingState:
             return None
         candidate = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
                                    corrector=corrector, fusion=self.fusion, profiles=self.events,
-                                   personal=self._personal)
+                                   personal=self._personal, rules=self.rules.book)
         return InterleaveWith(candidate, self._share)
 
     def _load(self, stamp: Stamp) -> None:
@@ -190,7 +195,7 @@ class ServingState:
                 ranker = self._load_ranker(reader, table, stamp.model, previous, same_index)
             pipeline = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
                                       corrector=corrector, fusion=self.fusion, feature_log=self._feature_log,
-                                      profiles=self.events, personal=self._personal,
+                                      profiles=self.events, personal=self._personal, rules=self.rules.book,
                                       interleave=self._interleave_with(reader, table, corrector))
             pipeline.personalize.prepare()  # on the loading thread, before the swap
             self._current = Loaded(stamp, reader, corrector, table, ranker, pipeline)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +46,10 @@ class SearchContext:
     timings: dict[str, float] = field(default_factory=dict)  # stage (or stage.step) -> milliseconds
     head: HeadFeatures | None = None  # what the rerank stage scored (set by it)
     personal: PersonalView | None = None  # the shopper's profile, when it changed this search
+    rules: list[Any] = field(default_factory=list)  # the merchandising rules this search meets, in rule order
+    bm25_extra: tuple[str, ...] = ()  # synonym words the BM25 side searches too (not the encoder, not features)
+    redirect: str | None = None  # a redirect rule's URL
+    query_rules: list[dict[str, Any]] = field(default_factory=list)  # what rewrite, synonym, redirect rules did
 
     @property
     def corrected_query(self) -> str | None:

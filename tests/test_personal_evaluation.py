@@ -1,5 +1,5 @@
 """`python -m ranker evaluate-personalization` end to end, small: simulated shoppers
-search a real server, three models are trained on their log and each is measured on
+search a real server, four models are trained on their log and each is measured on
 other shoppers; and the simulator's shoppers react to what they are shown."""
 
 from __future__ import annotations

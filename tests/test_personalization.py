@@ -173,8 +173,8 @@ def test_train_events_serves_a_personal_model(demo_index: Path, tmp_path: Path, 
 
 def test_the_personal_neural_scorer_reads_the_profile_embedding(demo_index: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                  shipped_encoder) -> None:
-    """`train --events` fits the neural scorer with its profile input and keeps it when
-    held-out shoppers rank better with it; served, the shopper's profile embedding is an
+    """`train --events --personal-neural` fits the neural scorer with its profile input and
+    keeps it when held-out shoppers rank better with it; served, the shopper's profile embedding is an
     input: two profiles give two scorings of one head, and the blend is trees + weight × it."""
     import torch
 
@@ -188,7 +188,7 @@ def test_the_personal_neural_scorer_reads_the_profile_embedding(demo_index: Path
     data_dir = copy_data_dir(demo_index, tmp_path / "data")
     simulate_log(data_dir, shoppers=20, searches=6)
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert main(["train", "--events", "--data-dir", str(data_dir)]) == 0
+        assert main(["train", "--events", "--personal-neural", "--data-dir", str(data_dir)]) == 0
     assert "personal neural scorer at weight" in out.getvalue()
     model = latest_model(data_dir)
     assert model is not None

@@ -10,7 +10,44 @@ from indexer.backends import open_backend
 from indexer.cli import add_common_arguments, configure_logging
 
 
+def tokens_main(argv: list[str]) -> int:
+    """`python -m web tokens add NAME --role ROLE | list | revoke NAME`."""
+    from web.tokens import ROLES, TokenError, TokenStore
+
+    parser = argparse.ArgumentParser(prog="python -m web tokens", description="admin API tokens (stored hashed)")
+    common = argparse.ArgumentParser(add_help=False)
+    add_common_arguments(common)
+    sub = parser.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", parents=[common], help="make a token; it is printed once, on the last line")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    sub.add_parser("list", parents=[common], help="names and roles (never the tokens)")
+    revoke = sub.add_parser("revoke", parents=[common], help="the token stops working at once")
+    revoke.add_argument("name")
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    store = TokenStore(settings.admin_path(settings.data_dir(args.data_dir)))
+    try:
+        if args.action == "add":
+            token = store.add(args.name, args.role)
+            print(f"token for {args.name} ({args.role}); it is not shown again:", file=sys.stderr)
+            print(token)
+        elif args.action == "list":
+            for holder in store.holders():
+                print(f"{holder.name}\t{holder.role}")
+        elif not store.revoke(args.name):
+            print(f"error: no token named {args.name!r}", file=sys.stderr)
+            return 1
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tokens"]:
+        return tokens_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m web", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

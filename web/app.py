@@ -18,6 +18,8 @@ from indexer.backends import open_backend
 from indexer.store.base import BackendUnavailable
 from ranker.fusion import FusionConfig
 from ranker.serving import NoIndex, ServingState
+from web.admin_api import AdminApi
+from web.admin_api import register as register_admin
 from web.events_api import EventsApi, register
 from web.openapi import openapi_document
 from web.page_links import PageLinks
@@ -50,6 +52,7 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
     app.extensions["shoprank"] = state
     events = EventsApi(state)
     register(app, events)
+    register_admin(app, AdminApi(state))
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
@@ -69,6 +72,8 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
         response = error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        if exc.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="shoprank-admin"'
         return response
 
     @app.errorhandler(Exception)

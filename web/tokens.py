@@ -1,0 +1,88 @@
+"""Admin API tokens, stored hashed (`DATA/admin.sqlite`, beside the rules).
+
+A token is 32 random bytes, shown once when it is made; only its SHA-256 is kept (a
+random token needs no slow hash: there is nothing to guess). Roles, each allowing what
+the one before does: viewer (read rules, preview), editor (change rules), admin (manage
+tokens).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("viewer", "editor", "admin")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class TokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str
+    role: str
+    created: float = 0.0
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            self._db, self._pid = db, os.getpid()
+        return self._db
+
+    def add(self, name: str, role: str) -> str:
+        """A new token for `name` (shown once: only its hash is stored)."""
+        if not NAME.fullmatch(name):
+            raise TokenError(f"name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        if role not in ROLES:
+            raise TokenError(f"role {role!r}: use one of {', '.join(ROLES)}")
+        token = f"srk_{secrets.token_urlsafe(32)}"
+        try:
+            self.db.execute("INSERT INTO tokens VALUES (?,?,?,?)", (name, role, _hash(token), time.time()))
+        except sqlite3.IntegrityError:
+            raise TokenError(f"a token named {name!r} exists: revoke it first") from None
+        return token
+
+    def holders(self) -> list[Holder]:
+        return [Holder(*row) for row in self.db.execute("SELECT name, role, created FROM tokens ORDER BY name")]
+
+    def revoke(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
+
+    def holder(self, token: str) -> Holder | None:
+        row = self.db.execute("SELECT name, role, created FROM tokens WHERE hash = ?", (_hash(token),)).fetchone()
+        return None if row is None else Holder(*row)
