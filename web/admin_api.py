@@ -12,15 +12,15 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import Forbidden, HTTPException, NotFound, UnsupportedMediaType
+from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound, UnsupportedMediaType
 
 from indexer import settings
 from ranker.rules.engine import RuleBook
 from ranker.rules.model import RuleError, parse_rule
 from ranker.rules.store import NoSuchRule, NoSuchVersion, StoredRule
 from ranker.serving import ServingState
-from web.params import BadRequest, parse_search_args
-from web.tokens import ROLES, Holder, TokenError, TokenStore
+from web.params import PARAMS_BY_NAME, BadRequest, parse_search_args
+from web.tokens import ROLES, Holder, TokenError, TokenExists, TokenStore
 
 MAX_DRAFTS = 100
 
@@ -146,8 +146,8 @@ class AdminApi:
             except RuleError as exc:
                 raise BadRequest(f"rules[{n}].{exc.field}", str(exc).split(": ", 1)[1]) from None
         args = {k: v for k, v in body.items() if k != "rules"}
-        if not all(isinstance(v, str | int | float | bool) for v in args.values()):
-            raise BadRequest("body", "search parameters must be single values, as in a /search query string")
+        for name, value in args.items():
+            _check_type(name, value)
         pipeline = self.state.pipeline()
         asked = parse_search_args(MultiDict({k: str(v).lower() if isinstance(v, bool) else str(v)
                                              for k, v in args.items()}), pipeline.fusion)
@@ -169,10 +169,13 @@ class AdminApi:
     def add_token(self) -> Response:
         self.holder("admin")
         body = _body()
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or body.get("role") not in ROLES:
+        if not isinstance(body, dict) or set(body) != {"name", "role"} or not isinstance(body["name"], str) \
+                or body["role"] not in ROLES:
             raise BadRequest("body", f'must be {{"name": "...", "role": "{"|".join(ROLES)}"}}')
         try:
             token = self.tokens.add(body["name"], body["role"])
+        except TokenExists as exc:
+            raise Conflict(str(exc)) from None
         except TokenError as exc:
             raise BadRequest("name", str(exc)) from None
         response = jsonify({"name": body["name"], "role": body["role"], "token": token})
@@ -201,6 +204,17 @@ def changes(live: list[dict[str, Any]], draft: list[dict[str, Any]], offset: int
             out.append({"id": pid, "change": "unchanged", "at": to})
     out += [{"id": pid, "change": "removed", "from": at} for pid, at in before.items() if pid not in after]
     return out
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+def _check_type(name: str, value: Any) -> None:
+    """A preview's search parameter is one JSON value of the type /search documents for it."""
+    declared = PARAMS_BY_NAME[name].schema.get("type", "string") if name in PARAMS_BY_NAME else "string"
+    ok = isinstance(value, _TYPES[declared]) and (declared == "boolean" or not isinstance(value, bool))
+    if not ok:
+        raise BadRequest(name, f"must be one {declared} value, as /search takes it")
 
 
 def _body() -> Any:

@@ -40,6 +40,7 @@ _SEARCH_RESPONSE = {
                      "feature log carry it."},
         "timings": {"type": "object", "additionalProperties": {"type": "number"},
                     "description": "Milliseconds per pipeline stage (timings=true)."},
+        "redirect": {"type": "string", "description": "A redirect rule's URL: the page goes there."},
     }}
 _EVENTS_BODY = {"description": f"One event, or an array of up to {MAX_BATCH}: OpenSearch UBI events (`action_name`, "
                 "`query_id`, `client_id`, `user_id`, `session_id`, `timestamp`, `event_attributes.object.object_id`, "
@@ -67,6 +68,98 @@ _HEALTH = {"type": "object", "required": ["status", "generation", "documents", "
     "status": {"type": "string"}, "generation": {"type": "string"}, "documents": {"type": "integer"},
     "ranker": {"type": ["string", "null"], "description": "The served model's version (null: recall order)"},
     "personal": {"type": "boolean", "description": "Whether the served model uses the personal features"}}}
+
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK}
+_SCOPE = {"type": "object", "additionalProperties": False, "properties": {
+    "query": _TEXT, "match": {"enum": ["equals", "contains", "starts_with", "regex", "any"]}, "category": _TEXT}}
+_CONDITION = {"oneOf": [
+    {"type": "object", "required": ["ids"], "additionalProperties": False,
+     "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _TEXT}}},
+    {"type": "object", "required": ["field", "value"], "additionalProperties": False,
+     "properties": {"field": {"type": "string", "pattern": r"^(brand|category|title|currency|attributes\.[a-z0-9_]+)$"},
+                    "value": _TEXT}},
+    {"type": "object", "required": ["field", "value"], "additionalProperties": False,
+     "properties": {"field": {"const": "in_stock"}, "value": {"type": "boolean"}}},
+    {"type": "object", "required": ["field", "min"], "additionalProperties": False,
+     "properties": {"field": {"enum": ["price", "rating", "review_count"]}, "min": {"type": "number"},
+                    "max": {"type": "number"}}}]}
+_COMMON = {"scope": _SCOPE, "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+           "enabled": {"type": "boolean"}, "note": {"type": "string", "maxLength": 1000},
+           "starts_at": {"type": ["string", "null"], "format": "date-time"},
+           "ends_at": {"type": ["string", "null"], "format": "date-time"}}
+
+
+def _kind(kind: str, required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["kind", "scope", *required], "additionalProperties": False,
+            "properties": {"kind": {"const": kind}, **_COMMON, **properties}}
+
+
+_STRENGTH = {"type": "number", "exclusiveMinimum": 0, "maximum": 100}
+_RULE_BODY = {"description": (
+    "A merchandising rule (docs/merchandising.md). Checked beyond this schema: a pinned product must be in the "
+    "catalog, `ends_at` after `starts_at`, a regex scope valid and without nested quantifiers, a range's max at "
+    "least its min; each is a 400 naming the field."), "oneOf": [
+    _kind("pin", ["products"], products={"type": "array", "minItems": 1, "maxItems": 50, "items": {
+        "type": "object", "required": ["id", "position"], "additionalProperties": False,
+        "properties": {"id": _TEXT, "position": {"type": "integer", "minimum": 1, "maximum": 1000}}}}),
+    *(_kind(k, ["condition"], condition=_CONDITION) for k in ("hide", "bury", "filter")),
+    *(_kind(k, ["condition"], condition=_CONDITION, strength=_STRENGTH) for k in ("boost", "demote")),
+    _kind("synonym", ["terms"], terms={"type": "array", "minItems": 2, "maxItems": 50, "uniqueItems": True,
+                                       "items": _TEXT}, one_way={"type": "boolean"}),
+    _kind("rewrite", ["to"], to=_TEXT),
+    _kind("redirect", ["url"], url={"type": "string", "pattern": r"^(https?://|/)\S{0,2000}$"}),
+    _kind("diversify", ["field", "max"], condition=_CONDITION,
+          field={"type": "string", "pattern": r"^(brand|category|attributes\.[a-z0-9_]+)$"},
+          max={"type": "integer", "minimum": 1, "maximum": 100})]}
+_RULE = {"type": "object", "required": ["id", "kind", "scope", "version"], "properties": {
+    "id": {"type": "string"}, "kind": {"type": "string"}, "scope": {"type": "object"},
+    "version": {"type": "integer", "minimum": 1}, "updated": {"type": "number"}}}
+_RULES = {"type": "object", "required": ["rules"], "properties": {
+    "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}}}
+_HISTORY = {"type": "object", "required": ["id", "versions"], "properties": {
+    "id": {"type": "string"}, "versions": {"type": "array", "items": {
+        "type": "object", "required": ["version", "at", "who", "action"], "properties": {
+            "version": {"type": "integer", "minimum": 1}, "at": {"type": "number"}, "who": {"type": "string"},
+            "action": {"type": "string", "enum": ["create", "update", "delete", "restore"]},
+            "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}}}}}
+_PREVIEW = {"type": "object", "required": ["live", "draft", "changes"], "properties": {
+    "live": {"$ref": "#/components/schemas/SearchResponse"}, "draft": {"$ref": "#/components/schemas/SearchResponse"},
+    "changes": {"type": "array", "items": {"type": "object", "required": ["id", "change"], "properties": {
+        "id": {"type": "string"}, "change": {"type": "string", "enum": ["moved", "added", "removed", "unchanged"]}}}}}}
+_TOKENS = {"type": "object", "required": ["tokens"], "properties": {"tokens": {"type": "array", "items": {
+    "type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"},
+                                                                     "role": {"type": "string"}}}}}}
+_RULE_ID = {"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+_TOKEN_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+_TOKEN_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["name", "role"], "additionalProperties": False, "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        "role": {"enum": ["viewer", "editor", "admin"]}}}}}}
+
+
+def _admin(summary: str, role: str, ok: dict[str, Any], *, body: dict[str, Any] | None = None,
+           parameters: list[dict[str, Any]] | None = None, missing: bool = False) -> dict[str, Any]:
+    """An admin operation: a bearer token of `role` or above."""
+    responses = {**ok, "401": _json("No token, or an unknown or revoked one", "Error"),
+                 "403": _json(f"The token's role is below {role}", "Error")}
+    if body is not None:
+        responses.update({"400": _json("The body is not valid (`parameter` names the field)", "Error"),
+                          "415": _json("Not sent as application/json", "Error")})
+    if missing:
+        responses["404"] = _json("No such rule or token", "Error")
+    return {"summary": f"{summary} (role: {role})", "security": [{"bearer": []}], "responses": responses,
+            **({"requestBody": body} if body is not None else {}), **({"parameters": parameters} if parameters else {})}
+
+
+def _preview_body() -> dict[str, Any]:
+    """`rules`: draft rules; every other property is one /search parameter's value."""
+    return {"type": "object", "required": ["q"], "additionalProperties": False,
+            "description": "`rules`: draft rules (one with a stored rule's `id` replaces it); every other property "
+                           "is a /search parameter, one value each (`attr.NAME` too)",
+            "properties": {**{p.name: p.schema for p in PARAMS},
+                           "rules": {"type": "array", "maxItems": 100, "items": _RULE_BODY}},
+            "patternProperties": {ATTRIBUTE_NAME: {"type": "string", "minLength": 1, "pattern": NOT_BLANK}}}
 
 
 def _json(description: str, schema: str) -> dict[str, Any]:
@@ -128,9 +221,46 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_SHOPPER],
                 "responses": {"204": {"description": "Erased (also when there was nothing to erase)"},
                               "400": _json("The id is not 1-128 printable characters", "Error")}}},
+            "/admin/rules": {
+                "get": _admin("Every merchandising rule", "viewer", {"200": _json("The rules", "Rules")}),
+                "post": _admin("Add a rule", "editor", {"201": _json("Stored, version 1", "Rule")},
+                               body={"required": True, "content": {"application/json": {"schema": _RULE_BODY}}})},
+            "/admin/rules/{rule_id}": {
+                "get": _admin("One rule", "viewer", {"200": _json("The rule", "Rule")}, parameters=[_RULE_ID],
+                              missing=True),
+                "put": _admin("Replace a rule (a new version)", "editor", {"200": _json("Stored", "Rule")},
+                              body={"required": True, "content": {"application/json": {"schema": _RULE_BODY}}},
+                              parameters=[_RULE_ID], missing=True),
+                "delete": _admin("Delete a rule (a version too: it can be restored)", "editor",
+                                 {"204": {"description": "Deleted"}}, parameters=[_RULE_ID], missing=True)},
+            "/admin/rules/{rule_id}/history": {"get": _admin(
+                "Every version of a rule: who, when, before and after", "viewer",
+                {"200": _json("The versions, oldest first", "RuleHistory")}, parameters=[_RULE_ID], missing=True)},
+            "/admin/rules/{rule_id}/restore": {"post": _admin(
+                "The rule as it was after a version, as a new version", "editor",
+                {"200": _json("Restored", "Rule")}, parameters=[_RULE_ID], missing=True, body={
+                    "required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["version"],
+                        "properties": {"version": {"type": "integer", "minimum": 1}}}}}})},
+            "/admin/preview": {"post": _admin(
+                "A search with the rules in force and with draft rules, side by side; changes nothing", "viewer",
+                {"200": _json("live, draft and what moved", "Preview"),
+                 "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}, body={
+                    "required": True, "content": {"application/json": {"schema": _preview_body()}}})},
+            "/admin/tokens": {
+                "get": _admin("Token names and roles (never the tokens)", "admin", {"200": _json("Tokens", "Tokens")}),
+                "post": _admin("Make a token: answered once, stored hashed", "admin", {"201": {
+                    "description": "The new token", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["name", "role", "token"]}}}},
+                    "409": _json("A token of that name exists: revoke it first", "Error")}, body=_TOKEN_BODY)},
+            "/admin/tokens/{name}": {"delete": _admin("Revoke a token", "admin", {"204": {"description": "Revoked"}},
+                                                      parameters=[_TOKEN_NAME], missing=True)},
             "/openapi.json": {"get": {"summary": "This document", "responses": {
                 "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },
         "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH,
-                                  "EventsAccepted": _EVENTS_ANSWER, "Profile": _PROFILE}},
+                                  "EventsAccepted": _EVENTS_ANSWER, "Profile": _PROFILE, "Rule": _RULE,
+                                  "Rules": _RULES, "RuleHistory": _HISTORY, "Preview": _PREVIEW, "Tokens": _TOKENS},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description":
+                                                      "python -m web tokens add NAME --role viewer|editor|admin"}}},
     }

@@ -33,6 +33,10 @@ class TokenError(ValueError):
     pass
 
 
+class TokenExists(TokenError):
+    pass
+
+
 @dataclass(frozen=True)
 class Holder:
     name: str
@@ -74,7 +78,7 @@ class TokenStore:
         try:
             self.db.execute("INSERT INTO tokens VALUES (?,?,?,?)", (name, role, _hash(token), time.time()))
         except sqlite3.IntegrityError:
-            raise TokenError(f"a token named {name!r} exists: revoke it first") from None
+            raise TokenExists(f"a token named {name!r} exists: revoke it first") from None
         return token
 
     def holders(self) -> list[Holder]:
