@@ -23,7 +23,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -39,7 +39,7 @@ from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
 from ranker.request import SearchRequest, SearchResponse
 from ranker.rerank import LearnedRanker, RerankStage
-from ranker.rules.engine import RuleBook, plan
+from ranker.rules.engine import RuleBook, hidden_filters, plan
 from ranker.spelling import CorrectStage, QueryCorrector
 from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
 
@@ -188,6 +188,10 @@ class SearchPipeline:
         book = rules if rules is not None else self.rules() if self.rules is not None else None
         if book is not None and book.rules and "merchandise" not in self.disabled:
             search.rules = book.matching(request.query, request.filters.category, time.time())
+            hidden = hidden_filters(search.rules)
+            if hidden:  # inside recall: totals and facets leave the hidden products out
+                search.request = replace(request, filters=replace(request.filters,
+                                                                  excluded=request.filters.excluded + hidden))
             query = plan(search.rules, search.text)
             search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
             search.query_rules = query.applied

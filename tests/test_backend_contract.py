@@ -69,6 +69,9 @@ def test_index_and_search(indexed: Path, demo_products: list[dict]) -> None:
     Filters(brands=("Sonora",), in_stock=True),
     Filters(price_min=20, price_max=150),
     Filters(attributes=(("color", ("black",)),)),
+    # what hide rules leave out (ranker/rules): a brand, a category, an id list, inside a shopper's filter
+    Filters(excluded=(Filters(brands=("Sonora",)), Filters(category="Electronics > Audio > Headphones"))),
+    Filters(in_stock=True, excluded=(Filters(attributes=(("color", ("black",)),)), Filters(price_min=100))),
 ])
 def test_filters_hold_on_every_path(indexed: Path, filters: Filters, models_dir: Path) -> None:
     from indexer.encoder import TextEncoder
@@ -78,6 +81,23 @@ def test_filters_hold_on_every_path(indexed: Path, filters: Filters, models_dir:
     for hits in (r.bm25("wireless speaker black", 100, filters), r.knn(vector, 30, filters)):
         assert hits
         assert all(filters.matches(p) for p in r.products([h.id for h in hits]))
+
+
+def test_hidden_products_leave_totals_and_facets(indexed: Path) -> None:
+    """A hide rule is a filter inside recall: the total and every facet count drop by
+    exactly the products it hides, and an id list hides those ids."""
+    r = reader(indexed)
+    everything = r.match_summary("black", [], Filters())
+    matched = r.products([h.id for h in r.bm25("black", 1000, Filters())])
+    brand = max(everything.facets["brand"], key=lambda b: b.count).value
+    some = tuple(p["id"] for p in matched if p.get("brand") != brand)[:3]
+    hidden = Filters(excluded=(Filters(brands=(brand,)), Filters(ids=some)))
+    summary = r.match_summary("black", [], hidden)
+    gone = sum(1 for p in matched if p.get("brand") == brand or p["id"] in some)
+    assert gone > 3 and summary.total == everything.total - gone
+    assert brand not in {b.value for b in summary.facets["brand"]}
+    found = {h.id for h in r.bm25("black", 1000, hidden)}
+    assert found and not found & set(some) and all(p.get("brand") != brand for p in r.products(list(found)))
 
 
 def test_facets_count_the_matching_set(indexed: Path) -> None:

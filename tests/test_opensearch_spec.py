@@ -29,6 +29,8 @@ FILTERS = [
     Filters(price_max=99.5, attributes=(("color", ("blue", "red")), ("size", ("M",)))),
     Filters(category="Tools", brands=("Torqmax",), price_min=5, price_max=50, in_stock=False,
             attributes=(("voltage", ("20V",)),)),
+    Filters(in_stock=True, excluded=(Filters(brands=("Acme",)), Filters(ids=("SR-1", "SR-2")),
+                                     Filters(category="Tools", price_min=100))),  # hide rules
 ]
 
 
@@ -104,7 +106,7 @@ def test_search_bodies(filters: Filters) -> None:
 
 
 def test_filters_become_prefilters_on_knn() -> None:
-    filters = FILTERS[-1]
+    filters = FILTERS[-2]  # the one with every positive field
     knn = bodies.knn_query(DEFINITION, VECTOR, 50, filters)["knn"]["embedding"]
     assert knn["k"] == 50 and len(knn["vector"]) == 384
     assert knn["filter"] == {"bool": {"filter": bodies.filter_clauses(filters)}}

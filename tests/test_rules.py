@@ -238,15 +238,20 @@ def test_a_pin_through_the_api_changes_search_and_a_restore_changes_it_back(admi
 def test_a_redirect_rule_answers_with_its_url_and_a_hide_rule_hides(admin) -> None:  # type: ignore[no-untyped-def]
     client, keys = admin
     editor = auth(keys["editor"])
-    before = client.get("/search?q=sofa&k=20").get_json()["results"]
+    searched = client.get("/search?q=sofa&k=20").get_json()
+    before = searched["results"]
     brand = before[0]["brand"]
+    brand_count = next(b["count"] for b in searched["facets"]["brand"] if b["value"] == brand)
     for body in ({"kind": "redirect", "scope": {"query": "returns"}, "url": "/pages/returns"},
                  {"kind": "hide", "scope": {"query": "sofa"}, "condition": {"field": "brand", "value": brand}}):
         assert client.post("/admin/rules", json=body, headers=editor).status_code == 201
     time.sleep(0.3)
     assert client.get("/search?q=returns").get_json()["redirect"] == "/pages/returns"
-    after = client.get("/search?q=sofa&k=20").get_json()["results"]
+    hidden = client.get("/search?q=sofa&k=20").get_json()
+    after = hidden["results"]
     assert after and all(r.get("brand") != brand for r in after)
+    assert hidden["total"] == searched["total"] - brand_count  # inside recall: the total leaves them out
+    assert brand not in {b["value"] for b in hidden["facets"]["brand"]}
     assert "redirect" not in client.get("/search?q=sofa").get_json()
 
 

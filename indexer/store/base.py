@@ -86,6 +86,10 @@ class Filters:
     price_below: float | None = None
     in_stock: bool | None = None
     attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ids: tuple[str, ...] = ()  # only these products (a hide rule's id list, inside `excluded`)
+    # Products matching any of these are left out (merchandising hide rules), inside recall,
+    # so totals and facets count only what can be shown.
+    excluded: tuple[Filters, ...] = ()
 
     def is_empty(self) -> bool:
         return self == Filters()
@@ -104,6 +108,10 @@ class Filters:
         if self.price_below is not None and (price is None or price >= self.price_below):
             return False
         if self.in_stock is not None and product.get("in_stock") is not self.in_stock:
+            return False
+        if self.ids and product.get("id") not in self.ids:
+            return False
+        if any(hidden.matches(product) for hidden in self.excluded):
             return False
         attributes = product.get("attributes", {})
         return all(attributes.get(key) in values for key, values in self.attributes)

@@ -114,9 +114,14 @@ class EmbeddedReader:
             clauses.append(Query.term_query(self._schema, "in_stock", filters.in_stock))
         for key, values in filters.attributes:
             clauses.append(Query.term_set_query(self._schema, f"attributes.{key}", list(values)))
-        if not clauses:
+        if filters.ids:
+            clauses.append(Query.term_set_query(self._schema, "id", list(filters.ids)))
+        hidden = [q for q in (self._filter_query(f) for f in filters.excluded) if q is not None]
+        if not clauses and not hidden:
             return None
-        return Query.boolean_query([(Occur.Must, c) for c in clauses])
+        if not clauses:
+            clauses.append(Query.all_query())  # a bool query of must-nots alone matches nothing
+        return Query.boolean_query([(Occur.Must, c) for c in clauses] + [(Occur.MustNot, q) for q in hidden])
 
     @staticmethod
     def _and(query: Query, filter_query: Query | None) -> Query:

@@ -19,6 +19,7 @@ from indexer.store.base import Filters, category_levels
 class FilterColumns:
     def __init__(self, products: list[dict[str, Any]]):
         self.size = len(products)
+        self._ordinal = {p["id"]: n for n, p in enumerate(products)}
         self.price = np.array([p.get("price", np.nan) for p in products], dtype=np.float64)
         # in_stock is three-valued: unknown stock matches neither in_stock=true nor false.
         self.in_stock = np.array([{True: 1, False: 0}.get(p.get("in_stock"), -1) for p in products], dtype=np.int8)
@@ -60,4 +61,12 @@ class FilterColumns:
             mask &= self.in_stock == (1 if filters.in_stock else 0)
         for key, values in filters.attributes:
             mask &= self._any_of(f"attr.{key}", values)
+        if filters.ids:
+            allowed = np.zeros(self.size, dtype=bool)
+            allowed[[self._ordinal[i] for i in filters.ids if i in self._ordinal]] = True
+            mask &= allowed
+        for hidden in filters.excluded:
+            left_out = self.mask(hidden)
+            if left_out is not None:
+                mask &= ~left_out
         return mask

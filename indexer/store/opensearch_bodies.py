@@ -77,6 +77,11 @@ def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
         clauses.append({"term": {"in_stock": filters.in_stock}})
     for key, values in filters.attributes:
         clauses.append({"terms": {f"attributes.{key}": list(values)}})
+    if filters.ids:
+        clauses.append({"ids": {"values": list(filters.ids)}})
+    hidden = [{"bool": {"filter": filter_clauses(f)}} for f in filters.excluded if not f.is_empty()]
+    if hidden:
+        clauses.append({"bool": {"must_not": hidden}})
     return clauses
 
 

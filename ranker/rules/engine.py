@@ -90,6 +90,14 @@ def plan(rules: Sequence[Rule], text: str) -> QueryPlan:
     return out
 
 
+def hidden_filters(rules: Sequence[Rule]) -> tuple[Filters, ...]:
+    """What the hide rules of a search leave out, as filters recall applies (so totals and
+    facets count only what can be shown); a condition the filters cannot say is hidden by
+    `apply` alone."""
+    found = (r.condition.as_filters() for r in rules if r.kind == "hide" and r.condition is not None)
+    return tuple(f for f in found if f is not None)
+
+
 def apply(rules: Sequence[Rule], candidates: list[Candidate], filters: Filters, page_size: int,
           products_of: ProductsOf) -> list[Candidate]:
     """The ranking rules of a search (already matched, in rule order) on its candidates."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from indexer.store.base import Product, category_levels
+from indexer.store.base import Filters, Product, category_levels
 
 KINDS = ("pin", "hide", "bury", "boost", "demote", "filter", "synonym", "rewrite", "redirect", "diversify")
 MATCHES = ("equals", "contains", "starts_with", "regex", "any")
@@ -106,10 +106,25 @@ class Condition:
                 return False
             return (self.low is None or number >= self.low) and (self.high is None or number <= self.high)
         if self.field.startswith("attributes."):
-            found = (product.get("attributes") or {}).get(self.field.split(".", 1)[1])
-            return found is not None and str(found).lower() == str(self.value).lower()
-        found = product.get(self.field)
-        return found is not None and str(found).lower() == str(self.value).lower()
+            return (product.get("attributes") or {}).get(self.field.split(".", 1)[1]) == self.value
+        return product.get(self.field) == self.value  # exact, as the search filters match
+
+    def as_filters(self) -> Filters | None:
+        """The same selection as a search filter (so recall can leave it out), when the
+        filters can say it; None for the fields they cannot (rating, title, …)."""
+        if self.field == "id":
+            return Filters(ids=tuple(sorted(self.ids)))
+        if self.field == "brand":
+            return Filters(brands=(self.value,))
+        if self.field == "category":
+            return Filters(category=self.value)
+        if self.field == "in_stock":
+            return Filters(in_stock=self.value)
+        if self.field == "price":
+            return Filters(price_min=self.low, price_max=self.high)
+        if self.field.startswith("attributes."):
+            return Filters(attributes=((self.field.split(".", 1)[1], (self.value,)),))
+        return None
 
     def to_json(self) -> dict[str, Any]:
         if self.field == "id":
