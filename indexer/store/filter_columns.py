@@ -15,10 +15,13 @@ import numpy as np
 
 from indexer.store.base import Filters, category_levels
 
+_KEPT = 4096  # hide rules' masks kept per generation
+
 
 class FilterColumns:
     def __init__(self, products: list[dict[str, Any]]):
         self.size = len(products)
+        self._kept: dict[Filters, np.ndarray | None] = {}
         self._ordinal = {p["id"]: n for n, p in enumerate(products)}
         self.price = np.array([p.get("price", np.nan) for p in products], dtype=np.float64)
         # in_stock is three-valued: unknown stock matches neither in_stock=true nor false.
@@ -66,7 +69,17 @@ class FilterColumns:
             allowed[[self._ordinal[i] for i in filters.ids if i in self._ordinal]] = True
             mask &= allowed
         for hidden in filters.excluded:
-            left_out = self.mask(hidden)
+            left_out = self._hidden(hidden)
             if left_out is not None:
-                mask &= ~left_out
+                mask &= left_out
         return mask
+
+    def _hidden(self, hidden: Filters) -> np.ndarray | None:
+        """What one hide rule leaves in (the same rules come back search after search:
+        kept, up to _KEPT of them)."""
+        if hidden not in self._kept:
+            if len(self._kept) >= _KEPT:
+                self._kept.clear()
+            selected = self.mask(hidden)
+            self._kept[hidden] = None if selected is None else ~selected
+        return self._kept[hidden]

@@ -47,12 +47,27 @@ def rule_order(rule: Rule) -> tuple[int, int, str]:
 
 @dataclass(frozen=True)
 class RuleBook:
-    """The live rules, as one server worker holds them between reloads."""
+    """The live rules, as one server worker holds them between reloads. Rules scoped to
+    one exact query are found by a dictionary lookup; only the others are tried one by one."""
 
     rules: tuple[Rule, ...] = ()
+    _exact: dict[str, tuple[Rule, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _others: tuple[Rule, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        exact: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            if r.scope.match == "equals":
+                exact.setdefault(r.scope.query, []).append(r)
+        object.__setattr__(self, "_exact", {q: tuple(rs) for q, rs in exact.items()})
+        object.__setattr__(self, "_others", tuple(r for r in self.rules if r.scope.match != "equals"))
 
     def matching(self, query: str, category: str | None, now: float) -> list[Rule]:
-        return sorted((r for r in self.rules if r.live(now) and r.scope.applies(query, category)), key=rule_order)
+        from ranker.rules.model import normalized
+
+        text = normalized(query)
+        tried = self._exact.get(text, ()) + self._others
+        return sorted((r for r in tried if r.scope.applies(query, category, text) and r.live(now)), key=rule_order)
 
 
 @dataclass
@@ -112,9 +127,14 @@ def apply(rules: Sequence[Rule], candidates: list[Candidate], filters: Filters, 
     def note(pid: str, entry: dict[str, Any]) -> None:
         notes.setdefault(pid, []).append(entry)
 
+    matched: dict[int, set[str]] = {}  # rule -> the products its condition selects, worked out once
+
     def hit(rule: Rule, pid: str) -> bool:
-        product = known.get(pid)
-        return product is not None and rule.condition is not None and rule.condition.matches(product)
+        if id(rule) not in matched:
+            condition = rule.condition
+            matched[id(rule)] = set() if condition is None else {
+                i for i, product in known.items() if condition.matches(product)}
+        return pid in matched[id(rule)]
 
     hidden = {c.id: r for r in by_kind["hide"] for c in candidates if hit(r, c.id)}
     hidden.update({pid: r for r in by_kind["hide"] for pid in pinned_ids if pid not in hidden and hit(r, pid)})

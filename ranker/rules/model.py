@@ -54,10 +54,11 @@ class Scope:
     category: str | None = None  # only searches filtered to this category (or below it)
     pattern: re.Pattern[str] | None = None
 
-    def applies(self, query: str, category: str | None) -> bool:
+    def applies(self, query: str, category: str | None, text: str | None = None) -> bool:
+        """`text`: the query already normalized (a search matches many rules with it)."""
         if self.category is not None and (category is None or self.category not in category_levels(category)):
             return False
-        text = normalized(query)
+        text = normalized(query) if text is None else text
         if self.match == "any":
             return True
         if self.match == "equals":

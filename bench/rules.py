@@ -1,0 +1,103 @@
+"""What merchandising rules cost a search, in process.
+
+    python bench/rules.py --data-dir DIR [--rules 1000] [--matching 50] [--searches 400]
+
+Loads DIR the way a server worker does (ranker.serving) and runs the same searches three
+ways, one thread, in alternation: with no rules, and with `--rules` rules stored of which
+`--matching` match the query (every ranking kind, conditions on brand, category, price and
+ids; the rest are scoped to other queries). Prints p50 and p99 of each, and the matching
+step alone. The rules are passed as a book, as the live reload hands them over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from indexer import settings  # noqa: E402
+from indexer.backends import open_backend  # noqa: E402
+from ranker.request import SearchRequest  # noqa: E402
+from ranker.rules.engine import RuleBook, rule_order  # noqa: E402
+from ranker.rules.model import parse_rule  # noqa: E402
+from ranker.serving import ServingState  # noqa: E402
+
+QUERY = "sofa"
+
+
+def make_rules(products: list[dict], total: int, matching: int, seed: int = 1) -> RuleBook:
+    rng = random.Random(seed)
+    brands = sorted({p["brand"] for p in products if p.get("brand")})
+    categories = sorted({p["category"].split(" > ")[0] for p in products if p.get("category")})
+    ids = [p["id"] for p in products]
+    rules = []
+    for n in range(total):
+        scope = ({"query": QUERY, "match": rng.choice(["equals", "contains", "starts_with"])} if n < matching
+                 else {"query": f"other query {n}", "match": rng.choice(["equals", "contains", "regex"])})
+        kind = rng.choice(["pin", "hide", "bury", "boost", "demote", "diversify"])
+        condition = rng.choice([{"field": "brand", "value": rng.choice(brands)},
+                                {"field": "category", "value": rng.choice(categories)},
+                                {"field": "price", "min": rng.uniform(0, 500)},
+                                {"ids": rng.sample(ids, 5)}])
+        raw: dict = {"kind": kind, "scope": scope, "priority": rng.randint(-5, 5)}
+        if kind == "pin":
+            raw["products"] = [{"id": rng.choice(ids), "position": rng.randint(1, 30)}]
+        elif kind == "diversify":
+            raw.update(field="brand", max=3)
+        else:
+            raw["condition"] = condition
+            if kind in ("boost", "demote"):
+                raw["strength"] = rng.randint(1, 10)
+        try:
+            rules.append(parse_rule(raw, rule_id=f"r{n}"))
+        except ValueError:  # two pins of one product in one rule, say: drawn again next time
+            continue
+    return RuleBook(tuple(sorted(rules, key=rule_order)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--matching", type=int, default=50)
+    parser.add_argument("--searches", type=int, default=400)
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(1)
+    pipeline = ServingState(open_backend(settings.data_dir(args.data_dir))).pipeline()
+    book = make_rules(pipeline.reader.catalog().products, args.rules, args.matching)
+    matched = len(book.matching(QUERY, None, time.time()))
+    empty = RuleBook()
+    request = SearchRequest(QUERY, k=10)
+    for _ in range(30):  # warm-up
+        pipeline.search(request, rules=book)
+        pipeline.search(request, rules=empty)
+    took: dict[str, list[float]] = {"no rules": [], f"{len(book.rules)} rules, {matched} matching": []}
+    for _ in range(args.searches):
+        for name, rules in zip(took, (empty, book), strict=True):
+            started = time.perf_counter()
+            pipeline.search(request, rules=rules)
+            took[name].append((time.perf_counter() - started) * 1000)
+    matching = []
+    for _ in range(args.searches):
+        started = time.perf_counter()
+        book.matching(QUERY, None, time.time())
+        matching.append((time.perf_counter() - started) * 1000)
+    for name, values in took.items():
+        print(f"/search in process, {name}: p50 {np.percentile(values, 50):.2f} ms, "
+              f"p99 {np.percentile(values, 99):.2f} ms")
+    first, second = (np.percentile(v, 50) for v in took.values())
+    print(f"difference at p50: {second - first:+.2f} ms; matching {len(book.rules)} rules alone: "
+          f"p50 {np.percentile(matching, 50):.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
