@@ -97,14 +97,15 @@ def admin_path(data: Path) -> Path:
     return Path(value).resolve() if value else data / "admin.sqlite"
 
 
-def shopper_store(backend: str) -> str:
-    """$SHOPRANK_SHOPPER_STORE: where events, profiles and search records live. local: the
-    SQLite files in the data dir (shared by one machine's workers); cluster: indices in the
-    OpenSearch cluster (shared by every web node; the OpenSearch backend's default)."""
+def state_store(backend: str) -> str:
+    """$SHOPRANK_STATE_STORE: where durable state that is not the index lives (events,
+    profiles, search records, merchandising rules, admin tokens). local: SQLite files in
+    the data dir (shared by one machine's workers); cluster: indices in the OpenSearch
+    cluster (shared by every web node; the OpenSearch backend's default)."""
     default = "cluster" if backend == "opensearch" else "local"
-    value = _choice("SHOPRANK_SHOPPER_STORE", ("local", "cluster"), default)
+    value = _choice("SHOPRANK_STATE_STORE", ("local", "cluster"), default)
     if value == "cluster" and backend != "opensearch":
-        raise SettingsError("SHOPRANK_SHOPPER_STORE=cluster needs SHOPRANK_BACKEND=opensearch")
+        raise SettingsError("SHOPRANK_STATE_STORE=cluster needs SHOPRANK_BACKEND=opensearch")
     return value
 
 

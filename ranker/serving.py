@@ -39,7 +39,7 @@ from ranker.fusion import FusionConfig
 from ranker.pipeline import InterleaveWith, PersonalSettings, SearchPipeline
 from ranker.rerank import LearnedRanker, latest_model, model_path
 from ranker.rules.live import LiveRules
-from ranker.rules.store import RuleStore
+from ranker.rules.stores import open_rule_store
 from ranker.spelling import QueryCorrector, query_corrector
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class ServingState:
         # Shopper events and profiles, shared by every worker; the pipeline reads profiles from it.
         self.events: ShopperStore = open_shopper_store(backend)
         # Merchandising rules, re-read by every worker within a second of a change.
-        self.rule_store = RuleStore(settings.admin_path(backend.data_dir))
+        self.rule_store = open_rule_store(backend)
         self.rules = LiveRules(self.rule_store)
         self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
         self._share = settings.interleave_share()

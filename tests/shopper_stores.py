@@ -64,3 +64,58 @@ def stored_text(store: ShopperStore) -> list[str]:
     client.indices.refresh(index=names)
     found = client.search(index=names, body={"query": {"match_all": {}}, "size": 10_000})["hits"]["hits"]
     return [json.dumps(hit["_source"]) for hit in found]
+
+
+def _cluster(request: pytest.FixtureRequest) -> tuple[Any, Any] | None:
+    """A spec-checked client and settings of an alias of the test's own (None: local)."""
+    if request.param == "local":
+        return None
+    url = os.environ.get("OPENSEARCH_URL")
+    if not url:
+        pytest.skip("OPENSEARCH_URL is not set: the cluster's store needs a cluster")
+    from opensearchpy import OpenSearch
+
+    from indexer.settings import OpenSearchSettings
+    from tests.opensearch_wire import CheckedConnection
+
+    CheckedConnection.violations.clear()
+    client = OpenSearch(hosts=[url], connection_class=CheckedConnection, timeout=60)
+    return client, OpenSearchSettings(url=url, alias=f"shoprank-admin-{secrets.token_hex(4)}")
+
+
+def _cleanup(cluster: tuple[Any, Any] | None) -> None:
+    if cluster is not None:
+        from tests.opensearch_wire import CheckedConnection
+
+        violations = list(CheckedConnection.violations)
+        cluster[0].indices.delete(index=f"{cluster[1].alias}_*", ignore_unavailable=True)
+        assert violations == [], violations
+
+
+@pytest.fixture(params=STORES)
+def make_rule_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """Rules and their versions, in SQLite or in the cluster; each call another worker's handle."""
+    cluster = _cluster(request)
+    if cluster is None:
+        from ranker.rules.store import RuleStore
+
+        yield lambda: RuleStore(tmp_path / "admin.sqlite")
+    else:
+        from ranker.rules.cluster_store import ClusterRuleStore
+
+        yield lambda: ClusterRuleStore(*cluster)
+    _cleanup(cluster)
+
+
+@pytest.fixture(params=STORES)
+def make_token_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    cluster = _cluster(request)
+    if cluster is None:
+        from web.tokens import TokenStore
+
+        yield lambda: TokenStore(tmp_path / "admin.sqlite")
+    else:
+        from web.cluster_tokens import ClusterTokenStore
+
+        yield lambda: ClusterTokenStore(*cluster)
+    _cleanup(cluster)

@@ -17,8 +17,10 @@ from bench.imports import graph, imports, project_modules
 # the cluster (the SQLite one, ranker.events.store, uses no backend).
 IMPLEMENTATIONS = {"indexer.store.embedded", "indexer.store.embedded_index", "indexer.store.embedded_writer",
                    "indexer.store.generations", "indexer.store.opensearch", "indexer.store.opensearch_bodies",
-                   "indexer.store.opensearch_client", "indexer.store.filter_columns", "ranker.events.cluster_store"}
-MAY_IMPORT_IMPLEMENTATIONS = {"indexer.backends", "indexer.store", "ranker.events.stores"}
+                   "indexer.store.opensearch_client", "indexer.store.filter_columns", "ranker.events.cluster_store",
+                   "ranker.rules.cluster_store", "web.cluster_tokens"}
+MAY_IMPORT_IMPLEMENTATIONS = {"indexer.backends", "indexer.store", "ranker.events.stores", "ranker.rules.stores",
+                              "web.token_stores"}
 CLUSTER_FORMAT = {"indexer.store.opensearch_client", "indexer.store.opensearch_bodies"}
 CLUSTER_FORMAT_USERS = {"ranker.ltr_export", "ranker.__main__"}
 

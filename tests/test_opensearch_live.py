@@ -217,7 +217,7 @@ def test_two_web_nodes_share_one_shopper_store(cluster_index: Path, tmp_path: Pa
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SHOPRANK_BACKEND", "opensearch")
         env.setenv("OPENSEARCH_ALIAS", alias)
-        env.delenv("SHOPRANK_SHOPPER_STORE", raising=False)  # the cluster backend's default: the cluster
+        env.delenv("SHOPRANK_STATE_STORE", raising=False)  # the cluster backend's default: the cluster
         nodes = [Server(cluster_index, workers=1), Server(second_dir, workers=1)]
         try:
             status, anonymous = nodes[0].get("/search?q=lamp&k=10")
@@ -237,6 +237,55 @@ def test_two_web_nodes_share_one_shopper_store(cluster_index: Path, tmp_path: Pa
             status, after = nodes[1].get(f"/search?q=lamp&k=10&user_id={shopper}")
             assert [r["id"] for r in after["results"]] == [r["id"] for r in anonymous["results"]]
             assert not (cluster_index / "events.sqlite").exists() and not (second_dir / "events.sqlite").exists()
+        finally:
+            for node in nodes:
+                node.stop()
+
+
+def test_two_web_nodes_share_rules_and_tokens(cluster_index: Path, tmp_path: Path) -> None:
+    """A token made with `python -m web tokens add` on one machine works on another; a
+    pin posted to one node shows in the other's searches within a second; a delete on
+    the other takes it away on both."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from indexer.backends import open_backend
+    from tests.conftest import ROOT, Server, copy_data_dir
+
+    alias = open_backend(cluster_index).settings.alias
+    second_dir = copy_data_dir(cluster_index, tmp_path / "node-b")
+    env = {"SHOPRANK_BACKEND": "opensearch", "OPENSEARCH_ALIAS": alias}
+    made = subprocess.run([sys.executable, "-m", "web", "tokens", "add", f"ed-{secrets.token_hex(3)}", "--role",
+                           "editor", "--data-dir", str(cluster_index)], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        nodes = [Server(cluster_index, workers=1), Server(second_dir, workers=1)]
+        try:
+            _, before = nodes[1].get("/search?q=desk+lamp&k=5")
+            chosen = before["results"][-1]["id"]
+            request = urllib.request.Request(nodes[0].base + "/admin/rules", method="POST", data=json.dumps({
+                "kind": "pin", "scope": {"query": "desk lamp"}, "products": [{"id": chosen, "position": 1}]}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                rule_id = json.loads(answer.read())["id"]
+            deadline = time.monotonic() + 1.0
+            while nodes[1].get("/search?q=desk+lamp&k=5")[1]["results"][0]["id"] != chosen:
+                assert time.monotonic() < deadline, "the other node did not show the pin within a second"
+                time.sleep(0.05)
+            delete = urllib.request.Request(nodes[1].base + f"/admin/rules/{rule_id}", method="DELETE",
+                                            headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(delete, timeout=30) as answer:
+                assert answer.status == 204
+            time.sleep(0.6)
+            assert [r["id"] for r in nodes[0].get("/search?q=desk+lamp&k=5")[1]["results"]] == [
+                r["id"] for r in before["results"]]
+            assert not (cluster_index / "admin.sqlite").exists() and not (second_dir / "admin.sqlite").exists()
         finally:
             for node in nodes:
                 node.stop()

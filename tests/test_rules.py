@@ -15,7 +15,7 @@ from indexer.store.base import Filters
 from ranker.candidates import Candidate
 from ranker.rules import engine
 from ranker.rules.model import RuleError, parse_rule
-from ranker.rules.store import NoSuchVersion, RuleStore
+from ranker.rules.store import NoSuchRule, NoSuchVersion
 
 PRODUCTS = {f"P{n}": {"id": f"P{n}", "brand": "Acme" if n % 3 == 0 else "Other", "category": "Home > Sofas",
                       "price": 100.0 + n, "in_stock": n != 4, "attributes": {"color": "gray" if n % 2 else "blue"}}
@@ -148,8 +148,8 @@ def test_query_rules_rewrite_expand_and_redirect() -> None:
     assert engine.plan([rewrite], "tv").text == "television"
 
 
-def test_every_change_is_a_version_and_a_restore_is_one_too(tmp_path: Path) -> None:
-    store = RuleStore(tmp_path / "admin.sqlite")
+def test_every_change_is_a_version_and_a_restore_is_one_too(make_rule_store) -> None:  # type: ignore[no-untyped-def]
+    store = make_rule_store()
     before = store.stamp()
     made = store.create({"kind": "hide"}, "ann")
     store.update(made.id, {"kind": "bury"}, "bob")
@@ -157,12 +157,34 @@ def test_every_change_is_a_version_and_a_restore_is_one_too(tmp_path: Path) -> N
     assert store.rules() == [] and store.stamp() == before + 3
     restored = store.restore(made.id, 1, "ann")
     assert restored.version == 4 and restored.body == {"kind": "hide"}
-    history = RuleStore(tmp_path / "admin.sqlite").history(made.id)  # another worker's view
+    history = make_rule_store().history(made.id)  # another worker's (or node's) view
     assert [(v.version, v.who, v.action) for v in history] == [(1, "ann", "create"), (2, "bob", "update"),
                                                                 (3, "bob", "delete"), (4, "ann", "restore")]
     assert history[1].before == {"kind": "hide"} and history[1].after == {"kind": "bury"}
     with pytest.raises(NoSuchVersion):
         store.restore(made.id, 3, "ann")  # version 3 is the delete
+    with pytest.raises(NoSuchRule):
+        store.get("r-none")
+    second = store.create({"kind": "bury"}, "cy")
+    assert [r.id for r in make_rule_store().rules()] == [made.id, second.id]  # oldest first
+
+
+def test_tokens_are_stored_hashed_and_revoked_at_once(make_token_store) -> None:  # type: ignore[no-untyped-def]
+    from web.tokens import TokenError, TokenExists
+
+    store = make_token_store()
+    token = store.add("ann", "editor")
+    holder = make_token_store().holder(token)  # another worker's (or node's) view
+    assert holder is not None and (holder.name, holder.role) == ("ann", "editor")
+    assert holder.may("viewer") and holder.may("editor") and not holder.may("admin")
+    assert store.holder(token + "x") is None
+    with pytest.raises(TokenExists):
+        store.add("ann", "viewer")
+    with pytest.raises(TokenError):
+        store.add("bad name!", "viewer")
+    assert [(h.name, h.role) for h in store.holders()] == [("ann", "editor")]
+    assert store.revoke("ann") and not store.revoke("ann")
+    assert make_token_store().holder(token) is None
 
 
 @pytest.fixture

@@ -48,13 +48,13 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 
 def test_the_shopper_store_follows_the_backend_and_refuses_a_cluster_without_one(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SHOPRANK_SHOPPER_STORE", raising=False)
-    assert settings.shopper_store("embedded") == "local" and settings.shopper_store("opensearch") == "cluster"
-    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "local")
-    assert settings.shopper_store("opensearch") == "local"
-    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "cluster")
-    with pytest.raises(settings.SettingsError, match="SHOPRANK_SHOPPER_STORE=cluster needs SHOPRANK_BACKEND=opensearch"):
-        settings.shopper_store("embedded")
-    monkeypatch.setenv("SHOPRANK_SHOPPER_STORE", "redis")
-    with pytest.raises(settings.SettingsError, match="SHOPRANK_SHOPPER_STORE='redis': use one of local, cluster"):
-        settings.shopper_store("opensearch")
+    monkeypatch.delenv("SHOPRANK_STATE_STORE", raising=False)
+    assert settings.state_store("embedded") == "local" and settings.state_store("opensearch") == "cluster"
+    monkeypatch.setenv("SHOPRANK_STATE_STORE", "local")
+    assert settings.state_store("opensearch") == "local"
+    monkeypatch.setenv("SHOPRANK_STATE_STORE", "cluster")
+    with pytest.raises(settings.SettingsError, match="SHOPRANK_STATE_STORE=cluster needs SHOPRANK_BACKEND=opensearch"):
+        settings.state_store("embedded")
+    monkeypatch.setenv("SHOPRANK_STATE_STORE", "redis")
+    with pytest.raises(settings.SettingsError, match="SHOPRANK_STATE_STORE='redis': use one of local, cluster"):
+        settings.state_store("opensearch")

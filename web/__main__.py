@@ -8,11 +8,13 @@ import sys
 from indexer import settings
 from indexer.backends import open_backend
 from indexer.cli import add_common_arguments, configure_logging
+from indexer.store.base import BackendUnavailable
 
 
 def tokens_main(argv: list[str]) -> int:
     """`python -m web tokens add NAME --role ROLE | list | revoke NAME`."""
-    from web.tokens import ROLES, TokenError, TokenStore
+    from web.token_stores import open_token_store
+    from web.tokens import ROLES, TokenError
 
     parser = argparse.ArgumentParser(prog="python -m web tokens", description="admin API tokens (stored hashed)")
     common = argparse.ArgumentParser(add_help=False)
@@ -26,8 +28,8 @@ def tokens_main(argv: list[str]) -> int:
     revoke.add_argument("name")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
-    store = TokenStore(settings.admin_path(settings.data_dir(args.data_dir)))
     try:
+        store = open_token_store(open_backend(settings.data_dir(args.data_dir)))
         if args.action == "add":
             token = store.add(args.name, args.role)
             print(f"token for {args.name} ({args.role}); it is not shown again:", file=sys.stderr)
@@ -38,7 +40,7 @@ def tokens_main(argv: list[str]) -> int:
         elif not store.revoke(args.name):
             print(f"error: no token named {args.name!r}", file=sys.stderr)
             return 1
-    except TokenError as exc:
+    except (TokenError, settings.SettingsError, BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,13 +14,13 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound, UnsupportedMediaType
 
-from indexer import settings
 from ranker.rules.engine import RuleBook
 from ranker.rules.model import RuleError, parse_rule
 from ranker.rules.store import NoSuchRule, NoSuchVersion, StoredRule
 from ranker.serving import ServingState
 from web.params import PARAMS_BY_NAME, BadRequest, parse_search_args
-from web.tokens import ROLES, Holder, TokenError, TokenExists, TokenStore
+from web.token_stores import open_token_store
+from web.tokens import ROLES, Holder, TokenError, TokenExists
 
 MAX_DRAFTS = 100
 
@@ -34,7 +34,7 @@ class AdminApi:
     def __init__(self, state: ServingState):
         self.state = state
         self.rules = state.rule_store
-        self.tokens = TokenStore(settings.admin_path(state.backend.data_dir))
+        self.tokens = open_token_store(state.backend)
 
     # --- who is asking -----------------------------------------------------------------
 

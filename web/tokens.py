@@ -47,7 +47,7 @@ class Holder:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -76,7 +76,7 @@ class TokenStore:
             raise TokenError(f"role {role!r}: use one of {', '.join(ROLES)}")
         token = f"srk_{secrets.token_urlsafe(32)}"
         try:
-            self.db.execute("INSERT INTO tokens VALUES (?,?,?,?)", (name, role, _hash(token), time.time()))
+            self.db.execute("INSERT INTO tokens VALUES (?,?,?,?)", (name, role, token_hash(token), time.time()))
         except sqlite3.IntegrityError:
             raise TokenExists(f"a token named {name!r} exists: revoke it first") from None
         return token
@@ -88,5 +88,6 @@ class TokenStore:
         return self.db.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
 
     def holder(self, token: str) -> Holder | None:
-        row = self.db.execute("SELECT name, role, created FROM tokens WHERE hash = ?", (_hash(token),)).fetchone()
+        row = self.db.execute("SELECT name, role, created FROM tokens WHERE hash = ?", (token_hash(token),)).fetchone()
         return None if row is None else Holder(*row)
+

@@ -168,3 +168,4 @@ class RuleStore:
         if self._db is not None and self._pid == os.getpid():
             self._db.close()
         self._db = None
+
