@@ -116,6 +116,20 @@ class Ranked:
     candidates: list[Candidate]
 
 
+def touched(search: SearchContext, page: Sequence[Candidate]) -> dict[str, list[str]]:
+    """Rule id -> the shown products it acted on (a query rule: all of them), for the record."""
+    out: dict[str, list[str]] = {}
+    for entry in search.query_rules:
+        out[entry["rule"]] = [c.id for c in page]
+    for c in page:
+        for entry in c.rules or ():
+            if "lost_to" not in entry and not entry.get("removed"):
+                out.setdefault(entry["rule"], []).append(c.id)
+    for rule in search.rules:  # matched, but moved nothing shown: the search still met it
+        out.setdefault(rule.id, [])
+    return out
+
+
 def _timed(search: SearchContext, name: str, stage: Callable[..., T], *args: Any) -> T:
     started = time.perf_counter()
     out = stage(search, *args)
@@ -223,6 +237,7 @@ class SearchPipeline:
             query_id=search.query_id,
             corrected_query=search.corrected_query,
             redirect=search.redirect,
+            rules=touched(search, page.candidates),
             timings=search.timings if request.timings else None,
             interleaving=None if teams is None or self.interleave is None or self.ranker is None else Interleaving(
                 search.query_id, self.ranker.version, self.interleave.version,

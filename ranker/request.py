@@ -56,6 +56,7 @@ class SearchResponse:
     timings: dict[str, float] | None = None  # stage -> milliseconds, when asked
     interleaving: Any = None  # a ranker.interleave.Interleaving when this search was interleaved (not shown)
     redirect: str | None = None  # a redirect rule's URL: the page goes there
+    rules: dict[str, list[str]] = field(default_factory=dict)  # rule id -> shown products it touched (recorded)
 
     def to_json(self) -> dict[str, Any]:
         out = {"query": self.query, "corrected_query": self.corrected_query, "total": self.total,

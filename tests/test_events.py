@@ -278,7 +278,7 @@ def test_the_whole_log_reads_back_in_time_order(make_store) -> None:  # type: ig
     from ranker.interleave import Interleaving
 
     store = make_store()
-    store.record_search(Search("q-late", 2000.0, "u1", None, "lamp", ["SR-3", "SR-1"]),
+    store.record_search(Search("q-late", 2000.0, "u1", None, "lamp", ["SR-3", "SR-1"], {"r-1": ["SR-3"]}),
                         Interleaving("q-late", "v1", "v2", {"SR-3": "served", "SR-1": "candidate"}))
     store.record_search(Search("q-early", 1000.0, None, "s1", "desk", ["SR-2"]))
     store.add([parse_event(click(query_id="q-late", object_id="SR-1", timestamp=2001.5 * 1000)),
@@ -289,8 +289,8 @@ def test_the_whole_log_reads_back_in_time_order(make_store) -> None:  # type: ig
     assert [(e.action, e.timestamp) for e in store.events()] == [("click", 1001.0), ("click", 2001.5),
                                                                   ("purchase", 2002.0)]
     assert [e.timestamp for e in store.events(since=2000.0)] == [2001.5, 2002.0]
-    assert [(s.query_id, s.shown, s.session_id) for s in store.searches()] == [
-        ("q-early", ["SR-2"], "s1"), ("q-late", ["SR-3", "SR-1"], None)]
+    assert [(s.query_id, s.shown, s.session_id, s.rules) for s in store.searches()] == [
+        ("q-early", ["SR-2"], "s1", {}), ("q-late", ["SR-3", "SR-1"], None, {"r-1": ["SR-3"]})]
     (draft,) = store.interleavings()
     assert (draft.query_id, draft.served, draft.candidate, draft.teams) == (
         "q-late", "v1", "v2", {"SR-3": "served", "SR-1": "candidate"})

@@ -298,3 +298,34 @@ def test_a_rule_change_reaches_every_worker_within_a_second(fresh_index: Path, m
         status, found = server.get("/search?q=lamp&k=5")
         seen = seen + 1 if status == 200 and found["results"][0]["id"] == chosen else 0
     assert seen >= 20, "twenty searches in a row (both workers) within a second should show the pin"
+
+
+def test_a_rules_impact_comes_from_the_event_log(admin) -> None:  # type: ignore[no-untyped-def]
+    """Searches before the rule are the baseline; searches it touched record which shown
+    products it acted on, and the clicks and purchases on them are counted."""
+    client, keys = admin
+    editor = auth(keys["editor"])
+    for n in range(3):  # before the rule: nobody clicks the product that will be pinned
+        found = client.get(f"/search?q=sofa&k=10&user_id=before-{n}").get_json()
+        assert client.post("/events", json={"action_name": "click", "user_id": f"before-{n}", "position": 1,
+                                            "object_id": found["results"][0]["id"],
+                                            "query_id": found["query_id"]}).status_code == 200
+    chosen = found["results"][-1]["id"]
+    time.sleep(0.01)
+    made = client.post("/admin/rules", json={"kind": "pin", "scope": {"query": "sofa"},
+                                             "products": [{"id": chosen, "position": 1}]}, headers=editor).get_json()
+    time.sleep(0.3)
+    for n in range(4):
+        found = client.get(f"/search?q=Sofa&k=10&user_id=after-{n}").get_json()
+        assert found["results"][0]["id"] == chosen
+        for action in ("click", "purchase")[: 1 + n % 2]:
+            client.post("/events", json={"action_name": action, "user_id": f"after-{n}", "position": 1,
+                                         "object_id": chosen, "query_id": found["query_id"]})
+    client.get("/search?q=lamp&k=10&user_id=elsewhere")  # another query: not the rule's
+    report = client.get(f"/admin/rules/{made['id']}/impact", headers=auth(keys["viewer"])).get_json()
+    assert report["queries"] == ["sofa"]
+    assert report["touched"]["searches"] == 4 and report["touched"]["on_its_products"] == {
+        "click": 4, "add_to_cart": 0, "purchase": 2}
+    assert report["baseline"]["of"] == "the same queries before the rule" and report["baseline"]["searches"] == 3
+    assert report["baseline"]["per_search"]["click"] == 1.0 and report["baseline"]["on_its_products"]["click"] == 0
+    assert client.get("/admin/rules/r-none/impact", headers=editor).status_code == 404

@@ -126,6 +126,18 @@ class AdminApi:
             raise BadRequest("version", f"rule {rule_id} has no version {version} to restore") from None
         return jsonify(self._shown(stored))
 
+    def impact(self, rule_id: str) -> Response:
+        """Searches the rule touched and what shoppers did then, against the same queries
+        before it (ranker/rules/impact.py). A deleted rule keeps its history, so its impact."""
+        from ranker.rules.impact import impact
+
+        self.holder("viewer")
+        try:
+            created = self.rules.history(rule_id)[0].at
+        except NoSuchRule:
+            raise NotFound(f"no rule {rule_id!r}") from None
+        return jsonify(impact(self.state.events, rule_id, created))
+
     # --- preview -----------------------------------------------------------------------
 
     def preview(self) -> Response:
@@ -234,6 +246,7 @@ def register(app: Flask, api: AdminApi) -> None:
     app.add_url_rule("/admin/rules/<rule_id>", "delete_rule", api.delete_rule, methods=["DELETE"])
     app.add_url_rule("/admin/rules/<rule_id>/history", "rule_history", api.history, methods=["GET"])
     app.add_url_rule("/admin/rules/<rule_id>/restore", "restore_rule", api.restore, methods=["POST"])
+    app.add_url_rule("/admin/rules/<rule_id>/impact", "rule_impact", api.impact, methods=["GET"])
     app.add_url_rule("/admin/preview", "preview", api.preview, methods=["POST"])
     app.add_url_rule("/admin/tokens", "list_tokens", api.list_tokens, methods=["GET"])
     app.add_url_rule("/admin/tokens", "add_token", api.add_token, methods=["POST"])

@@ -51,7 +51,8 @@ class EventsApi:
         now = time.time()
         try:
             self.store.record_search(Search(response.query_id, now, search.shopper.user_id,
-                                            search.shopper.session_id, search.query, shown), response.interleaving)
+                                            search.shopper.session_id, search.query, shown, response.rules),
+                                     response.interleaving)
         except (sqlite3.Error, BackendUnavailable) as exc:
             log.warning("event=search_not_recorded error=%r", str(exc))
         if self.ubi is not None:

@@ -127,6 +127,13 @@ _PREVIEW = {"type": "object", "required": ["live", "draft", "changes"], "propert
     "live": {"$ref": "#/components/schemas/SearchResponse"}, "draft": {"$ref": "#/components/schemas/SearchResponse"},
     "changes": {"type": "array", "items": {"type": "object", "required": ["id", "change"], "properties": {
         "id": {"type": "string"}, "change": {"type": "string", "enum": ["moved", "added", "removed", "unchanged"]}}}}}}
+_FIGURES = {"type": "object", "required": ["searches", "per_search", "on_its_products"], "properties": {
+    "searches": {"type": "integer", "minimum": 0}, "per_search": {"type": "object"},
+    "on_its_products": {"type": "object"}, "on_its_products_per_search": {"type": "object"},
+    "of": {"type": "string"}}}
+_IMPACT = {"type": "object", "required": ["rule", "queries", "touched", "baseline"], "properties": {
+    "rule": {"type": "string"}, "queries": {"type": "array", "items": {"type": "string"}},
+    "touched": _FIGURES, "baseline": _FIGURES}}
 _TOKENS = {"type": "object", "required": ["tokens"], "properties": {"tokens": {"type": "array", "items": {
     "type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"},
                                                                      "role": {"type": "string"}}}}}}
@@ -236,6 +243,10 @@ def openapi_document() -> dict[str, Any]:
             "/admin/rules/{rule_id}/history": {"get": _admin(
                 "Every version of a rule: who, when, before and after", "viewer",
                 {"200": _json("The versions, oldest first", "RuleHistory")}, parameters=[_RULE_ID], missing=True)},
+            "/admin/rules/{rule_id}/impact": {"get": _admin(
+                "Searches the rule touched and the clicks, carts and purchases after them, against the same "
+                "queries before the rule", "viewer", {"200": _json("The rule's impact", "RuleImpact")},
+                parameters=[_RULE_ID], missing=True)},
             "/admin/rules/{rule_id}/restore": {"post": _admin(
                 "The rule as it was after a version, as a new version", "editor",
                 {"200": _json("Restored", "Rule")}, parameters=[_RULE_ID], missing=True, body={
@@ -260,7 +271,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH,
                                   "EventsAccepted": _EVENTS_ANSWER, "Profile": _PROFILE, "Rule": _RULE,
-                                  "Rules": _RULES, "RuleHistory": _HISTORY, "Preview": _PREVIEW, "Tokens": _TOKENS},
+                                  "Rules": _RULES, "RuleHistory": _HISTORY, "RuleImpact": _IMPACT, "Preview": _PREVIEW, "Tokens": _TOKENS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description":
                                                       "python -m web tokens add NAME --role viewer|editor|admin"}}},
     }

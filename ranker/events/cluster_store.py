@@ -268,7 +268,7 @@ class ClusterShopperStore:
         self._records.submit(self.index["searches"], [(search.query_id, {
             "query_id": search.query_id, "ts": search.timestamp, "shopper": search.user_id or search.session_id,
             "user_id": search.user_id, "session_id": search.session_id, "query": search.query,
-            "shown": search.shown, "interleaved": interleaving is not None,
+            "shown": search.shown, "rules": search.rules, "interleaved": interleaving is not None,
             "interleaving": None if interleaving is None else {
                 "served": interleaving.served, "candidate": interleaving.candidate, "teams": interleaving.teams}})])
 
@@ -306,7 +306,8 @@ class ClusterShopperStore:
 
     def searches(self, since: float = 0.0) -> Iterator[Search]:
         for d in self._scan("searches", {"range": {"ts": {"gte": since}}}, ["ts", "query_id"]):
-            yield Search(d["query_id"], d["ts"], d.get("user_id"), d.get("session_id"), d["query"], d["shown"])
+            yield Search(d["query_id"], d["ts"], d.get("user_id"), d.get("session_id"), d["query"], d["shown"],
+                         d.get("rules") or {})
 
     def interleavings(self) -> Iterator[Interleaving]:
         for d in self._scan("searches", {"term": {"interleaved": True}}, ["ts", "query_id"],

@@ -7,7 +7,7 @@ picks one; the server, training and the commands use only this.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ranker.events.profile import ProductFacts, Profile
@@ -34,6 +34,7 @@ class Search:
     session_id: str | None
     query: str
     shown: list[str]  # product ids, first shown first (position = index + 1)
+    rules: dict[str, list[str]] = field(default_factory=dict)  # rule id -> the shown products it touched
 
 
 class ShopperStore(Protocol):

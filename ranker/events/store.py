@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS searches (
     user_id TEXT,
     session_id TEXT,
     query TEXT NOT NULL,
-    shown TEXT NOT NULL
+    shown TEXT NOT NULL,
+    rules TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS searches_shopper ON searches (shopper);
 CREATE INDEX IF NOT EXISTS searches_ts ON searches (ts);
@@ -108,6 +109,10 @@ class EventStore:
             connection.execute(f"PRAGMA synchronous={sync.upper()}")
             connection.execute("PRAGMA secure_delete=ON")
             connection.executescript(schema)
+            if schema is SEARCH_SCHEMA:  # a log from before searches kept their rules
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(searches)")}
+                if "rules" not in columns:
+                    connection.execute("ALTER TABLE searches ADD COLUMN rules TEXT")
             self._connections[(path, sync)] = connection
         return self._connections[(path, sync)]
 
@@ -198,9 +203,10 @@ class EventStore:
         shopper = search.user_id or search.session_id
         db = self.searches_db
         with _transaction(db):
-            db.execute("INSERT OR IGNORE INTO searches VALUES (?,?,?,?,?,?,?)",
+            db.execute("INSERT OR IGNORE INTO searches VALUES (?,?,?,?,?,?,?,?)",
                        (search.query_id, search.timestamp, shopper, search.user_id, search.session_id,
-                        search.query, orjson.dumps(search.shown).decode()))
+                        search.query, orjson.dumps(search.shown).decode(),
+                        orjson.dumps(search.rules).decode() if search.rules else None))
             if interleaving is not None:
                 db.execute("INSERT OR IGNORE INTO interleavings VALUES (?,?,?,?,?)", (
                     interleaving.query_id, search.timestamp, interleaving.served, interleaving.candidate,
@@ -277,9 +283,10 @@ class EventStore:
             yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], orjson.loads(row[9]))
 
     def searches(self, since: float = 0.0) -> Iterator[Search]:
-        for row in self.searches_db.execute("SELECT query_id, ts, user_id, session_id, query, shown FROM searches "
-                                            "WHERE ts >= ? ORDER BY ts", (since,)):
-            yield Search(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
+        for row in self.searches_db.execute("SELECT query_id, ts, user_id, session_id, query, shown, rules "
+                                            "FROM searches WHERE ts >= ? ORDER BY ts", (since,)):
+            yield Search(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]),
+                         orjson.loads(row[6]) if row[6] else {})
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
