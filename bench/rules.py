@@ -1,12 +1,14 @@
 """What merchandising rules cost a search, in process.
 
-    python bench/rules.py --data-dir DIR [--rules 1000] [--matching 50] [--searches 400]
+    python bench/rules.py --data-dir DIR [--rules 1000] [--matching 50] [--searches 400] [--preview]
 
 Loads DIR the way a server worker does (ranker.serving) and runs the same searches three
 ways, one thread, in alternation: with no rules, and with `--rules` rules stored of which
 `--matching` match the query (every ranking kind, conditions on brand, category, price and
 ids; the rest are scoped to other queries). Prints p50 and p99 of each, and the matching
 step alone. The rules are passed as a book, as the live reload hands them over.
+`--preview` also times `POST /admin/preview` through the app with the matching rules as
+drafts.
 """
 
 from __future__ import annotations
@@ -63,12 +65,41 @@ def make_rules(products: list[dict], total: int, matching: int, seed: int = 1) -
     return RuleBook(tuple(sorted(rules, key=rule_order)))
 
 
+def preview(data_dir: Path, searches: int, book: RuleBook) -> None:
+    """POST /admin/preview through the app (a token of its own, revoked after): the search
+    with the rules in force (none) and with 50 draft rules, and the diff."""
+    from web.app import create_app
+    from web.token_stores import open_token_store
+
+    app = create_app(data_dir)
+    tokens = open_token_store(app.extensions["shoprank"].backend)
+    name = f"bench-preview-{int(time.time())}"
+    token = tokens.add(name, "viewer")
+    try:
+        client = app.test_client()
+        drafts = [r.to_json() for r in book.matching(QUERY, None, time.time())]
+        body = {"q": QUERY, "k": 10, "rules": drafts}
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(20):
+            assert client.post("/admin/preview", json=body, headers=headers).status_code == 200
+        took = []
+        for _ in range(searches):
+            started = time.perf_counter()
+            client.post("/admin/preview", json=body, headers=headers)
+            took.append((time.perf_counter() - started) * 1000)
+        print(f"POST /admin/preview with {len(drafts)} draft rules, in process: p50 {np.percentile(took, 50):.1f} ms, "
+              f"p99 {np.percentile(took, 99):.1f} ms")
+    finally:
+        tokens.revoke(name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--matching", type=int, default=50)
     parser.add_argument("--searches", type=int, default=400)
+    parser.add_argument("--preview", action="store_true", help="also time POST /admin/preview with the matching rules")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     pipeline = ServingState(open_backend(settings.data_dir(args.data_dir))).pipeline()
@@ -93,6 +124,8 @@ def main() -> int:
     for name, values in took.items():
         print(f"/search in process, {name}: p50 {np.percentile(values, 50):.2f} ms, "
               f"p99 {np.percentile(values, 99):.2f} ms")
+    if args.preview:
+        preview(Path(settings.data_dir(args.data_dir)), args.searches, book)
     first, second = (np.percentile(v, 50) for v in took.values())
     print(f"difference at p50: {second - first:+.2f} ms; matching {len(book.rules)} rules alone: "
           f"p50 {np.percentile(matching, 50):.3f} ms")
