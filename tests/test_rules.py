@@ -275,6 +275,10 @@ def test_a_redirect_rule_answers_with_its_url_and_a_hide_rule_hides(admin) -> No
     assert hidden["total"] == searched["total"] - brand_count  # inside recall: the total leaves them out
     assert brand not in {b["value"] for b in hidden["facets"]["brand"]}
     assert "redirect" not in client.get("/search?q=sofa").get_json()
+    page = client.get("/?q=returns")
+    assert page.status_code == 302 and page.headers["Location"] == "/pages/returns"  # the page follows it
+    html = client.get("/?q=sofa").get_data(as_text=True)
+    assert 'class="thumb"' in html and "this.src='data:image/svg+xml" in html  # a placeholder when an image fails
 
 
 def test_a_rule_change_reaches_every_worker_within_a_second(fresh_index: Path, make_server) -> None:  # type: ignore[no-untyped-def]
@@ -329,3 +333,12 @@ def test_a_rules_impact_comes_from_the_event_log(admin) -> None:  # type: ignore
     assert report["baseline"]["of"] == "the same queries before the rule" and report["baseline"]["searches"] == 3
     assert report["baseline"]["per_search"]["click"] == 1.0 and report["baseline"]["on_its_products"]["click"] == 0
     assert client.get("/admin/rules/r-none/impact", headers=editor).status_code == 404
+
+
+@pytest.mark.parametrize(("price", "currency", "shown"), [
+    (1299.0, "USD", "$1,299.00"), (5.5, "EUR", "€5.50"), (120000, "JPY", "¥120,000"), (99.0, "CHF", "99.00 CHF"),
+    (10.0, None, "10.00")])
+def test_prices_show_their_currency_and_thousands(price: float, currency: str | None, shown: str) -> None:
+    from web.app import money
+
+    assert money(price, currency) == shown

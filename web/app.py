@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from indexer import settings
@@ -26,6 +26,22 @@ from web.page_links import PageLinks
 from web.params import MAX_OFFSET, BadRequest, parse_search_args
 
 log = logging.getLogger(__name__)
+
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
+# A grey square with a picture frame: shown where a product has no image or its image fails.
+PLACEHOLDER_IMAGE = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 72 72'%3E"
+                     "%3Crect width='72' height='72' fill='%23eee'/%3E%3Cpath d='M18 50l12-14 9 10 7-8 10 12z' "
+                     "fill='%23bbb'/%3E%3C/svg%3E")
+
+
+def money(price: float, currency: str | None) -> str:
+    """`$1,299.00`; a currency without a known symbol keeps its code: `1,299.00 CHF`."""
+    symbol = CURRENCY_SYMBOLS.get((currency or "").upper())
+    amount = f"{price:,.0f}" if (currency or "").upper() == "JPY" else f"{price:,.2f}"
+    if symbol:
+        return f"{symbol}{amount}"
+    return f"{amount} {currency}".strip() if currency else amount
 
 
 def error_response(status: int, error: str, message: str, **extra: Any) -> Response:
@@ -100,14 +116,19 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
     def openapi() -> Response:
         return jsonify(openapi_document())
 
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.globals["placeholder"] = PLACEHOLDER_IMAGE
+
     @app.route("/", methods=["GET"])
-    def page() -> str:
+    def page() -> str | Response:
         args = request.args
         context: dict[str, Any] = {"q": args.get("q", ""), "response": None, "error": None, "args": args}
         if context["q"].strip():
             try:
                 pipeline = state.pipeline()
                 context["response"] = pipeline.search(parse_search_args(args, pipeline.fusion)).to_json()
+                if context["response"].get("redirect"):  # a merchandiser's redirect rule: the page follows it
+                    return redirect(context["response"]["redirect"], code=302)
             except (BadRequest, BackendUnavailable) as exc:
                 context["error"] = str(exc)
             except NoIndex as exc:
