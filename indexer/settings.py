@@ -97,6 +97,12 @@ def admin_path(data: Path) -> Path:
     return Path(value).resolve() if value else data / "admin.sqlite"
 
 
+def admin_cookie_secure() -> bool:
+    """$SHOPRANK_ADMIN_COOKIE_SECURE: the console's session cookie only over HTTPS (true, the
+    default; false for a console reached over plain HTTP on a trusted network)."""
+    return (_get("SHOPRANK_ADMIN_COOKIE_SECURE") or "true").lower() not in ("0", "false", "no")
+
+
 def state_store(backend: str) -> str:
     """$SHOPRANK_STATE_STORE: where durable state that is not the index lives (events,
     profiles, search records, merchandising rules, admin tokens). local: SQLite files in

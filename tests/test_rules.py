@@ -342,3 +342,58 @@ def test_prices_show_their_currency_and_thousands(price: float, currency: str | 
     from web.app import money
 
     assert money(price, currency) == shown
+
+
+def test_the_console_logs_in_creates_previews_publishes_and_restores(admin) -> None:  # type: ignore[no-untyped-def]
+    """The merchandiser console at /admin through the app (its session cookie is Secure, so
+    the client speaks https): log in with a token, create a pin, preview an edit side by
+    side, publish it, restore the first version; CSRF and revocation hold."""
+    import re
+
+    client, keys = admin
+    client = client.application.test_client()  # a fresh cookie jar
+    base = "https://localhost"
+
+    def csrf(html: str) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+    assert client.get("/admin", base_url=base).status_code == 302  # not logged in: to the login page
+    login = client.get("/admin/login", base_url=base).get_data(as_text=True)
+    assert client.post("/admin/login", base_url=base, data={"token": keys["editor"]}).status_code == 400  # no CSRF
+    wrong = client.post("/admin/login", base_url=base, data={"token": "srk_x", "csrf": csrf(login)})
+    assert "unknown or revoked" in wrong.get_data(as_text=True)
+    done = client.post("/admin/login", base_url=base, data={"token": keys["editor"], "csrf": csrf(login)})
+    assert done.status_code == 302
+    cookie = done.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
+    page = client.get("/admin", base_url=base).get_data(as_text=True)
+    assert "editor-1 (editor)" in page and "No rules" in page
+    before = client.get("/search?q=sofa&k=10").get_json()["results"]
+    pin = {"kind": "pin", "scope": {"query": "sofa", "match": "equals"},
+           "products": [{"id": before[-1]["id"], "position": 1}]}
+    bad = client.post("/admin/console/rules", base_url=base, data={"csrf": csrf(page), "rule": '{"kind": "pin"}'})
+    assert bad.status_code == 200 and "scope" in bad.get_data(as_text=True)  # the API's own check, shown
+    made = client.post("/admin/console/rules", base_url=base, data={"csrf": csrf(page), "rule": json.dumps(pin)})
+    assert made.status_code == 302
+    rule_url = made.headers["Location"].replace("http://localhost", "").replace(base, "")
+    rule_id = rule_url.rsplit("/", 1)[-1]
+    edit = client.get(rule_url, base_url=base).get_data(as_text=True)
+    assert "Restore version 1" in edit and "Searches it touched" in edit
+    moved = {**pin, "products": [{"id": before[-2]["id"], "position": 2}]}
+    preview = client.post(f"{rule_url}/preview", base_url=base,
+                          data={"csrf": csrf(edit), "rule": json.dumps(moved), "q": "sofa"}).get_data(as_text=True)
+    assert 'id="preview"' in preview and "(from 9)" in preview  # side by side, the move marked
+    time.sleep(0.3)
+    assert client.get("/search?q=sofa&k=10").get_json()["results"][0]["id"] == before[-1]["id"]  # not published
+    assert client.post(rule_url, base_url=base, data={"csrf": csrf(edit), "rule": json.dumps(moved)}).status_code == 302
+    time.sleep(0.3)
+    assert client.get("/search?q=sofa&k=10").get_json()["results"][1]["id"] == before[-2]["id"]
+    again = client.get(rule_url, base_url=base).get_data(as_text=True)
+    assert client.post(f"{rule_url}/restore", base_url=base,
+                       data={"csrf": csrf(again), "version": "1"}).status_code == 302
+    time.sleep(0.3)
+    assert client.get("/search?q=sofa&k=10").get_json()["results"][0]["id"] == before[-1]["id"]
+    history = client.get(f"/admin/rules/{rule_id}/history", headers=auth(keys["viewer"])).get_json()["versions"]
+    assert [v["action"] for v in history] == ["create", "update", "restore"]
+    assert client.delete("/admin/tokens/editor-1", headers=auth(keys["admin"])).status_code == 204
+    assert client.get("/admin", base_url=base).status_code == 302  # a revoked token is logged out at once

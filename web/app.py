@@ -20,6 +20,7 @@ from ranker.fusion import FusionConfig
 from ranker.serving import NoIndex, ServingState
 from web.admin_api import AdminApi
 from web.admin_api import register as register_admin
+from web.console import register as register_console
 from web.events_api import EventsApi, register
 from web.openapi import openapi_document
 from web.page_links import PageLinks
@@ -68,7 +69,9 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
     app.extensions["shoprank"] = state
     events = EventsApi(state)
     register(app, events)
-    register_admin(app, AdminApi(state))
+    admin = AdminApi(state)
+    register_admin(app, admin)
+    register_console(app, admin, data_dir)
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:

@@ -70,8 +70,11 @@ class ClusterTokenStore:
         return int(answer.get("deleted", 0)) > 0
 
     def holder(self, token: str) -> Holder | None:
+        return self.holder_by_hash(token_hash(token))
+
+    def holder_by_hash(self, hashed: str) -> Holder | None:
         self._ensure()
-        found = self._call(self.client.get, index=self.index, id=token_hash(token), ignore=404)
+        found = self._call(self.client.get, index=self.index, id=hashed, ignore=404)
         if not found.get("found"):
             return None
         source = found["_source"]

@@ -88,6 +88,9 @@ class TokenStore:
         return self.db.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
 
     def holder(self, token: str) -> Holder | None:
-        row = self.db.execute("SELECT name, role, created FROM tokens WHERE hash = ?", (token_hash(token),)).fetchone()
+        return self.holder_by_hash(token_hash(token))
+
+    def holder_by_hash(self, hashed: str) -> Holder | None:
+        row = self.db.execute("SELECT name, role, created FROM tokens WHERE hash = ?", (hashed,)).fetchone()
         return None if row is None else Holder(*row)
 
