@@ -97,6 +97,12 @@ def admin_path(data: Path) -> Path:
     return Path(value).resolve() if value else data / "admin.sqlite"
 
 
+def secret_key() -> str | None:
+    """$SHOPRANK_SECRET_KEY: signs the console's session cookies (set one value on every
+    web node; unset: a key made once in the data dir)."""
+    return _get("SHOPRANK_SECRET_KEY")
+
+
 def admin_cookie_secure() -> bool:
     """$SHOPRANK_ADMIN_COOKIE_SECURE: the console's session cookie only over HTTPS (true, the
     default; false for a console reached over plain HTTP on a trusted network)."""

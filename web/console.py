@@ -33,7 +33,9 @@ NEW_RULE = {"kind": "pin", "scope": {"query": "sofa", "match": "equals"},
 
 
 def secret_key(data_dir: Path) -> str:
-    configured = os.environ.get("SHOPRANK_SECRET_KEY", "").strip()
+    from indexer import settings
+
+    configured = settings.secret_key()
     if configured:
         return configured
     path = data_dir / "admin.secret"
