@@ -1,0 +1,130 @@
+"""Both pages in a real browser: Debian's headless Chromium driven by Playwright against a
+real server. The shopper page: search, filter by a facet, page. The console: log in,
+create a pin, preview an edit, publish it, see the shopper page change, restore the first
+version and see it change back. Every page visited is saved as a screenshot under
+.cache/browser-screenshots/ (not committed). Skips when Chromium or Playwright is absent
+(`.ci/run` installs both)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-quic"]
+SHOTS = ROOT / ".cache" / "browser-screenshots"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
+                                reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser_page(fresh_index: Path, make_server) -> Any:  # type: ignore[no-untyped-def]
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from web.tokens import TokenStore
+
+    token = TokenStore(fresh_index / "admin.sqlite").add("browser-editor", "editor")
+    # The test server speaks plain HTTP, so the console's cookie goes without `Secure` here
+    # (tests/test_rules.py checks the flags over https).
+    server = make_server(fresh_index, workers=1, env={"SHOPRANK_ADMIN_COOKIE_SECURE": "false"})
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            visited: list[str] = []
+
+            def shot(name: str) -> None:
+                visited.append(name)
+                page.screenshot(path=str(SHOTS / f"{len(visited):02d}-{name}.png"), full_page=True)
+
+            yield page, server.base, token, shot
+        finally:
+            browser.close()
+
+
+def titles(page: Any) -> list[str]:
+    return page.locator(".result h2").all_inner_texts()
+
+
+def test_the_shopper_page_searches_filters_and_pages(browser_page: Any) -> None:
+    page, base, _token, shot = browser_page
+    page.goto(base + "/")
+    shot("home")
+    page.fill("input[name=q]", "sofa")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector(".result")
+    shot("search")
+    assert len(titles(page)) == 10 and "matching products" in page.inner_text(".meta")
+    total = int(re.sub(r"\D", "", page.inner_text(".meta").split("matching")[0]))
+    brand_link = page.locator("aside h3:text('brand') + a").first
+    brand = brand_link.inner_text().rsplit("(", 1)[0].strip()
+    brand_link.click()
+    page.wait_for_selector(".result")
+    shot("facet")
+    subs = page.locator(".result .sub").all_inner_texts()
+    assert subs and all(s.startswith(brand) for s in subs)
+    filtered = int(re.sub(r"\D", "", page.inner_text(".meta").split("matching")[0]))
+    assert filtered < total
+    page.goto(base + "/?q=sofa")
+    first = titles(page)
+    page.click("text=next →")
+    page.wait_for_selector(".result")
+    shot("page-2")
+    assert titles(page) and not set(titles(page)) & set(first)
+    assert page.locator(".result img.thumb").count() == len(titles(page))
+
+
+def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> None:
+    page, base, token, shot = browser_page
+    page.goto(base + "/?q=lamp&k=10")
+    before = titles(page)
+    ids = json.loads(page.evaluate("fetch('/search?q=lamp&k=10').then(r => r.text())"))["results"]
+    page.goto(base + "/admin")
+    shot("login")
+    page.fill("input[name=token]", token)
+    page.click("button:text('Log in')")
+    page.wait_for_selector("text=New rule")
+    shot("rules")
+    rule = {"kind": "pin", "scope": {"query": "lamp", "match": "equals"},
+            "products": [{"id": ids[-1]["id"], "position": 1}]}
+    page.fill("textarea[name=rule]", json.dumps(rule))
+    page.click("button:text('Publish')")
+    page.wait_for_selector("#history")
+    shot("rule")
+    time.sleep(0.4)
+    page.goto(base + "/?q=lamp&k=10")
+    shot("pinned")
+    assert titles(page)[0] == before[-1]  # the shopper page changed
+    page.go_back()
+    page.wait_for_selector("#history")
+    moved = {**rule, "products": [{"id": ids[-2]["id"], "position": 1}]}
+    page.fill("textarea[name=rule]", json.dumps(moved))
+    page.fill("input[name=q]", "lamp")
+    page.click("button:text('Preview')")
+    page.wait_for_selector("#preview")
+    shot("preview")
+    assert before[-2] in page.inner_text("#preview li.moved")
+    page.click("button:text('Publish')")
+    page.wait_for_selector("#history")
+    time.sleep(0.4)
+    page.goto(base + "/?q=lamp&k=10")
+    assert titles(page)[0] == before[-2]
+    page.go_back()
+    page.wait_for_selector("#history")
+    page.click("text=Restore version 1")
+    page.wait_for_selector("#history")
+    shot("restored")
+    time.sleep(0.4)
+    page.goto(base + "/?q=lamp&k=10")
+    shot("back")
+    assert titles(page)[0] == before[-1]  # version 1's pin again
