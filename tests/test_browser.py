@@ -81,6 +81,11 @@ def test_the_shopper_page_searches_filters_and_pages(browser_page: Any) -> None:
     page.wait_for_selector(".result")
     shot("page-2")
     assert titles(page) and not set(titles(page)) & set(first)
+    assert page.inner_text(".pager strong.current") == "2"
+    page.click(".pager a.number:text('3')")
+    page.wait_for_selector(".result")
+    shot("page-3")
+    assert page.inner_text(".pager strong.current") == "3" and not set(titles(page)) & set(first)
     assert page.locator(".result img.thumb").count() == len(titles(page))
 
 

@@ -49,9 +49,10 @@ def test_evaluate_personalization_end_to_end(tmp_path: Path, demo_catalog: Path,
                  "--port", str(free_port()), "--json", str(report_file)]) == 0
     out = capsys.readouterr().out
     assert "personal vs non-personal model" in out and "debiased vs raw clicks" in out
+    assert "neural profile input vs personal trees alone" in out
     report = json.loads(report_file.read_text())
     versions = report["versions"]
-    assert len(set(versions.values())) == 3
+    assert len(set(versions.values())) == 4
     for system, slices in report["results"].items():
         assert set(slices) == {"0 events", "1-4 events", "5+ events", "all"}, system
         assert 0.0 <= slices["all"]["ndcg@10"] <= 1.0
