@@ -10,11 +10,8 @@ import secrets
 import time
 from typing import Any
 
-from opensearchpy.exceptions import TransportError
-
 from indexer.settings import OpenSearchSettings
-from indexer.store.base import BackendUnavailable
-from indexer.store.opensearch_client import describe
+from indexer.store.opensearch_client import guarded
 from web.tokens import NAME, ROLES, Holder, TokenError, TokenExists, token_hash
 
 MAPPINGS = {"dynamic": False, "properties": {"name": {"type": "keyword"}, "role": {"type": "keyword"},
@@ -29,10 +26,7 @@ class ClusterTokenStore:
         self._created = False
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TransportError as exc:
-            raise BackendUnavailable(describe(exc, self.settings)) from exc
+        return guarded(self.settings, func, *args, **kwargs)
 
     def _ensure(self) -> None:
         if not self._created:

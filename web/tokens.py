@@ -9,13 +9,14 @@ tokens).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from indexer.state_db import StateDB
 
 ROLES = ("viewer", "editor", "admin")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -54,19 +55,11 @@ def token_hash(token: str) -> str:
 class TokenStore:
     def __init__(self, path: Path):
         self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._pid = 0
+        self._file = StateDB(path, SCHEMA)
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            self._db, self._pid = db, os.getpid()
-        return self._db
+        return self._file.db
 
     def add(self, name: str, role: str) -> str:
         """A new token for `name` (shown once: only its hash is stored)."""

@@ -4,6 +4,8 @@ backend serves) both connect with."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import (
     AuthenticationException,
@@ -16,6 +18,7 @@ from opensearchpy.exceptions import (
 )
 
 from indexer.settings import OpenSearchSettings
+from indexer.store.base import BackendUnavailable
 
 
 def connect(settings: OpenSearchSettings) -> OpenSearch:
@@ -47,3 +50,15 @@ def describe(exc: Exception, settings: OpenSearchSettings) -> str:
     if isinstance(exc, TransportError):
         return f"OpenSearch error {exc.status_code}: {exc.error}"
     return str(exc)
+
+
+def guarded(settings: OpenSearchSettings, func: Any, *args: Any, passing: tuple[type[Exception], ...] = (),
+            **kwargs: Any) -> Any:
+    """`func(*args, **kwargs)`, a cluster failure raised as BackendUnavailable with its one
+    sentence; `passing`: the client errors the caller handles itself (a version conflict)."""
+    try:
+        return func(*args, **kwargs)
+    except passing:
+        raise
+    except TransportError as exc:
+        raise BackendUnavailable(describe(exc, settings)) from exc

@@ -32,12 +32,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opensearchpy.exceptions import TransportError
-
 from indexer.settings import OpenSearchSettings
 from indexer.store.background_bulk import BackgroundBulk
 from indexer.store.base import BackendUnavailable
-from indexer.store.opensearch_client import describe
+from indexer.store.opensearch_client import guarded
 from ranker.events.book import ProfileBook
 from ranker.events.contract import Added, FactsOf, Search
 from ranker.events.profile import DEFAULT_HALF_LIFE_DAYS, Profile, dump_profile, load_profile
@@ -92,10 +90,7 @@ class ClusterShopperStore:
         self._records = BackgroundBulk(client, "search_records", self._ensure)
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TransportError as exc:
-            raise BackendUnavailable(describe(exc, self.settings)) from exc
+        return guarded(self.settings, func, *args, **kwargs)
 
     def _ensure(self) -> None:
         if self._created:

@@ -16,11 +16,11 @@ import secrets
 import time
 from typing import Any
 
-from opensearchpy.exceptions import ConflictError, NotFoundError, TransportError
+from opensearchpy.exceptions import ConflictError
 
 from indexer.settings import OpenSearchSettings
 from indexer.store.base import BackendUnavailable
-from indexer.store.opensearch_client import describe
+from indexer.store.opensearch_client import guarded
 from ranker.rules.store import NoSuchRule, NoSuchVersion, StoredRule, Version
 
 STAMP = "~stamp"
@@ -41,12 +41,7 @@ class ClusterRuleStore:
         self._created = False
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConflictError, NotFoundError):
-            raise
-        except TransportError as exc:
-            raise BackendUnavailable(describe(exc, self.settings)) from exc
+        return guarded(self.settings, func, *args, passing=(ConflictError,), **kwargs)
 
     def _ensure(self) -> None:
         if not self._created:

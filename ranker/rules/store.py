@@ -11,7 +11,6 @@ when, before and after. `stamp()` changes with every change: a server worker com
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from indexer.state_db import StateDB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (
@@ -75,20 +76,11 @@ class Version:
 class RuleStore:
     def __init__(self, path: Path):
         self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._pid = 0
+        self._file = StateDB(path, SCHEMA)
 
     @property
     def db(self) -> sqlite3.Connection:
-        """A connection per process (one must not cross a fork: server workers)."""
-        if self._db is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            self._db, self._pid = db, os.getpid()
-        return self._db
+        return self._file.db
 
     @contextmanager
     def _change(self) -> Iterator[sqlite3.Connection]:
@@ -165,7 +157,4 @@ class RuleStore:
         return StoredRule(rule_id, version, body or {}, now)
 
     def close(self) -> None:
-        if self._db is not None and self._pid == os.getpid():
-            self._db.close()
-        self._db = None
-
+        self._file.close()
