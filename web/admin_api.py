@@ -53,12 +53,12 @@ class AdminApi:
 
     # --- rules ---------------------------------------------------------------------------
 
-    def _known(self, ids: list[str]) -> set[str]:
+    def known(self, ids: list[str]) -> set[str]:
         return {p["id"] for p in self.state.pipeline().reader.products(ids)}
 
-    def _checked(self, raw: Any, rule_id: str | None = None) -> dict[str, Any]:
+    def checked(self, raw: Any, rule_id: str | None = None) -> dict[str, Any]:
         try:
-            rule = parse_rule(raw, self._known, rule_id)
+            rule = parse_rule(raw, self.known, rule_id)
         except RuleError as exc:
             raise BadRequest(exc.field, str(exc).split(": ", 1)[1]) from None
         body = rule.to_json()
@@ -66,7 +66,7 @@ class AdminApi:
         return body
 
     @staticmethod
-    def _shown(stored: StoredRule) -> dict[str, Any]:
+    def shown(stored: StoredRule) -> dict[str, Any]:
         return {"id": stored.id, **stored.body, "version": stored.version, "updated": stored.updated}
 
     def _stored(self, rule_id: str) -> StoredRule:
@@ -77,24 +77,24 @@ class AdminApi:
 
     def list_rules(self) -> Response:
         self.holder("viewer")
-        return jsonify({"rules": [self._shown(r) for r in self.rules.rules()]})
+        return jsonify({"rules": [self.shown(r) for r in self.rules.rules()]})
 
     def create_rule(self) -> Response:
         who = self.holder("editor")
-        stored = self.rules.create(self._checked(_body()), who.name)
-        response = jsonify(self._shown(stored))
+        stored = self.rules.create(self.checked(_body()), who.name)
+        response = jsonify(self.shown(stored))
         response.status_code = 201
         response.headers["Location"] = f"/admin/rules/{stored.id}"
         return response
 
     def get_rule(self, rule_id: str) -> Response:
         self.holder("viewer")
-        return jsonify(self._shown(self._stored(rule_id)))
+        return jsonify(self.shown(self._stored(rule_id)))
 
     def put_rule(self, rule_id: str) -> Response:
         who = self.holder("editor")
         self._stored(rule_id)
-        return jsonify(self._shown(self.rules.update(rule_id, self._checked(_body(), rule_id), who.name)))
+        return jsonify(self.shown(self.rules.update(rule_id, self.checked(_body(), rule_id), who.name)))
 
     def delete_rule(self, rule_id: str) -> Response:
         who = self.holder("editor")
@@ -124,7 +124,7 @@ class AdminApi:
             raise NotFound(f"no rule {rule_id!r}") from None
         except NoSuchVersion:
             raise BadRequest("version", f"rule {rule_id} has no version {version} to restore") from None
-        return jsonify(self._shown(stored))
+        return jsonify(self.shown(stored))
 
     def impact(self, rule_id: str) -> Response:
         """Searches the rule touched and what shoppers did then, against the same queries
@@ -154,7 +154,7 @@ class AdminApi:
         for n, raw in enumerate(drafts):
             try:
                 draft_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"draft-{n}"
-                parsed.append(parse_rule(raw, self._known, draft_id))
+                parsed.append(parse_rule(raw, self.known, draft_id))
             except RuleError as exc:
                 raise BadRequest(f"rules[{n}].{exc.field}", str(exc).split(": ", 1)[1]) from None
         args = {k: v for k, v in body.items() if k != "rules"}

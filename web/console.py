@@ -116,7 +116,7 @@ class Console:
         if isinstance(who, Response):
             return who
         wanted = request.args.get("find", "").strip().lower()
-        listed = [self.api._shown(r) for r in self.api.rules.rules()]
+        listed = [self.api.shown(r) for r in self.api.rules.rules()]
         if wanted:
             listed = [r for r in listed if wanted in json.dumps(r).lower()]
         return self.page("admin_rules.html", rules=listed, find=wanted, draft=json.dumps(NEW_RULE, indent=2),
@@ -129,11 +129,11 @@ class Console:
         self.check_csrf()
         text = request.form.get("rule", "")
         try:
-            body = self.api._checked(json.loads(text), rule_id)
+            body = self.api.checked(json.loads(text), rule_id)
         except (ValueError, BadRequest) as exc:
             message = str(exc) if isinstance(exc, BadRequest) else f"not JSON: {exc}"
             if rule_id is None:
-                listed = [self.api._shown(r) for r in self.api.rules.rules()]
+                listed = [self.api.shown(r) for r in self.api.rules.rules()]
                 return self.page("admin_rules.html", rules=listed, find="", draft=text, error=message)
             return self.edit_page(rule_id, text=text, error=message)
         stored = (self.api.rules.create(body, who.name) if rule_id is None
@@ -192,7 +192,7 @@ class Console:
         self.check_csrf()
         text, query = request.form.get("rule", ""), request.form.get("q", "").strip()
         try:
-            draft = parse_rule(json.loads(text), self.api._known, rule_id)
+            draft = parse_rule(json.loads(text), self.api.known, rule_id)
             pipeline = self.api.state.pipeline()
             asked = parse_search_args({"q": query or "-", "k": "10"}, pipeline.fusion)
         except (ValueError, RuleError, BadRequest) as exc:

@@ -52,14 +52,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenStore:
+class TokenStore(StateDB):
     def __init__(self, path: Path):
-        self.path = path
-        self._file = StateDB(path, SCHEMA)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        return self._file.db
+        super().__init__(path, SCHEMA)
 
     def add(self, name: str, role: str) -> str:
         """A new token for `name` (shown once: only its hash is stored)."""

@@ -36,7 +36,6 @@ from ranker.candidates import Candidate
 from ranker.rules.model import Rule
 
 ORDER = ("hide", "pin", "filter", "bury", "boost", "demote", "diversify")
-QUERY_KINDS = ("rewrite", "synonym", "redirect")
 
 ProductsOf = Callable[[Sequence[str]], dict[str, Product]]  # ids -> the catalog's products (missing: absent)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +160,6 @@ class Rule:
     diversify_field: str = ""
     max_per_value: int = 0
     id: str | None = None  # given by the store
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def live(self, now: float) -> bool:
         return self.enabled and (self.starts_at is None or now >= self.starts_at) and (

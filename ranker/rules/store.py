@@ -73,14 +73,9 @@ class Version:
     after: dict[str, Any] | None  # None: deleted
 
 
-class RuleStore:
+class RuleStore(StateDB):
     def __init__(self, path: Path):
-        self.path = path
-        self._file = StateDB(path, SCHEMA)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        return self._file.db
+        super().__init__(path, SCHEMA)
 
     @contextmanager
     def _change(self) -> Iterator[sqlite3.Connection]:
@@ -156,5 +151,3 @@ class RuleStore:
                        (rule_id, version, now, who, action, before, after))
         return StoredRule(rule_id, version, body or {}, now)
 
-    def close(self) -> None:
-        self._file.close()
