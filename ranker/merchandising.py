@@ -6,6 +6,7 @@ whole candidate list (ranker/rules/engine.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from indexer.store.base import Product, SearchReader
 from ranker.candidates import Candidate
@@ -26,4 +27,6 @@ class MerchandiseStage:
         if not search.rules:
             return candidates
         request = search.request
-        return engine.apply(search.rules, candidates, request.filters, request.k, self.products)
+        # The shopper's own filters: a pin outside a filter rule's selection still shows (pin > filter).
+        own = replace(request.filters, excluded=(), required=())
+        return engine.apply(search.rules, candidates, own, request.k, self.products)

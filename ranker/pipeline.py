@@ -7,11 +7,12 @@ benches all run this one pipeline.
     fuse         hits -> candidates, best first                   ranker/recall.py
     rerank       candidates -> candidates (the learned model)     ranker/rerank.py
     personalize  candidates -> candidates (the shopper's profile)  ranker/personalize.py
+    sort         candidates -> candidates (price, rating)          ranker/sorting.py
     merchandise  candidates -> candidates (merchandising rules)   ranker/merchandising.py
     page         candidates -> the requested slice, with products  here
     facets       hits -> the total and the facets                 ranker/facets.py
 
-The three ranking stages share one signature (`ranker.stages.RankingStage`); the rules
+The four ranking stages share one signature (`ranker.stages.RankingStage`); the rules
 come last, so no later stage can move a pin. What a search recalls is planned once per
 request (`plan`): the recall window, how deep the model re-ranks, which encoder embeds
 the query. Each stage's milliseconds are kept in the search's context (`timings=true`).
@@ -39,11 +40,12 @@ from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
 from ranker.request import SearchRequest, SearchResponse
 from ranker.rerank import LearnedRanker, RerankStage
-from ranker.rules.engine import RuleBook, hidden_filters, plan
+from ranker.rules.engine import RuleBook, hidden_filters, plan, required_filters
+from ranker.sorting import SortStage
 from ranker.spelling import CorrectStage, QueryCorrector
 from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
 
-STAGES = ("correct", "recall", "fuse", "rerank", "personalize", "merchandise", "page", "facets")
+STAGES = ("correct", "recall", "fuse", "rerank", "personalize", "sort", "merchandise", "page", "facets")
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
                  "review_count", "image_url", "attributes")
 
@@ -169,7 +171,7 @@ class SearchPipeline:
         personal = personal or PersonalSettings()
         self.personalize = PersonalizeStage(profiles, self.ranker, reader, min_evidence=personal.min_evidence,
                                             prior_strength=personal.prior_strength)
-        ranking: list[RankingStage] = [RerankStage(self.ranker), self.personalize,
+        ranking: list[RankingStage] = [RerankStage(self.ranker), self.personalize, SortStage(reader),
                                           MerchandiseStage(reader)]
         self.ranking = [Unchanged(s.name) if s.name in disabled else s for s in ranking]
         self.page = PageStage(reader)
@@ -202,10 +204,11 @@ class SearchPipeline:
         book = rules if rules is not None else self.rules() if self.rules is not None else None
         if book is not None and book.rules and "merchandise" not in self.disabled:
             search.rules = book.matching(request.query, request.filters.category, time.time())
-            hidden = hidden_filters(search.rules)
-            if hidden:  # inside recall: totals and facets leave the hidden products out
-                search.request = replace(request, filters=replace(request.filters,
-                                                                  excluded=request.filters.excluded + hidden))
+            hidden, forced = hidden_filters(search.rules), required_filters(search.rules)
+            if hidden or forced:  # inside recall: totals and facets count only what can be shown
+                search.request = replace(request, filters=replace(
+                    request.filters, excluded=request.filters.excluded + hidden,
+                    required=request.filters.required + forced))
             query = plan(search.rules, search.text)
             search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
             search.query_rules = query.applied

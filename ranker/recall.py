@@ -33,7 +33,9 @@ class RecallStage:
 
     def __call__(self, search: SearchContext) -> Recalled:
         request, reader, window = search.request, self.reader, search.window
-        depth = max(window, request.offset + request.k)  # BM25 goes deeper for pages beyond the window
+        # BM25 goes deeper for pages beyond the window, and as deep as results are served
+        # when the shopper sorts (ranker/sorting.py): the sorted list is the matching set.
+        depth = max(window, request.offset + request.k, MAX_RESULTS if request.sort != "relevance" else 0)
         if request.mode in ("hybrid", "vector") and search.vector is None:
             with search.timing("recall.encode"):
                 search.vector = search.embedder.encode_query(search.text)

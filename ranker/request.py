@@ -41,6 +41,7 @@ class SearchRequest:
     correct: bool = True  # rewrite words the catalog does not know (ranker/spelling.py)
     timings: bool = False  # report each stage's milliseconds
     shopper: Shopper = field(default_factory=Shopper)
+    sort: str = "relevance"  # or price_asc, price_desc, rating (ranker/sorting.py)
 
 
 @dataclass

@@ -72,6 +72,9 @@ def test_index_and_search(indexed: Path, demo_products: list[dict]) -> None:
     # what hide rules leave out (ranker/rules): a brand, a category, an id list, inside a shopper's filter
     Filters(excluded=(Filters(brands=("Sonora",)), Filters(category="Electronics > Audio > Headphones"))),
     Filters(in_stock=True, excluded=(Filters(attributes=(("color", ("black",)),)), Filters(price_min=100))),
+    # what filter rules keep: every one must hold, beside the shopper's own filters and hides
+    Filters(brands=("Sonora", "Auralis"), required=(Filters(price_max=200), Filters(in_stock=True)),
+            excluded=(Filters(category="Electronics > Audio > Headphones"),)),
 ])
 def test_filters_hold_on_every_path(indexed: Path, filters: Filters, models_dir: Path) -> None:
     from indexer.encoder import TextEncoder

@@ -1,9 +1,9 @@
-"""The rules conformance suite: every ranking rule kind × shopper filters × pages 1-3 ×
-learned ranking on and off × personalization on and off, on the demo index with a trained
-model and a shopper with a profile. In every case: pins hold their positions, hidden
-products never appear, pages hold each product once and agree with one long page, the
-total and the brand facet leave hidden products out, filter rules keep only what they
-select, buried products come last."""
+"""The rules conformance suite: every ranking rule kind × sort orders × shopper filters ×
+pages 1-3 × learned ranking on and off × personalization on and off, on the demo index
+with a trained model and a shopper with a profile. In every case: pins hold their
+positions, hidden products never appear, pages hold each product once and agree with one
+long page, the total and the brand facet leave hidden products out, filter rules keep only
+what they select (and the total counts only that), buried products come last."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.conftest import Trained
 QUERY = "sofa"
 PAGE = 5
 KINDS = ("pin", "hide", "bury", "boost", "demote", "filter", "diversify")
+SORTS = ("relevance", "price_asc", "rating")
 FILTERS = {"none": Filters(), "in stock": Filters(in_stock=True), "price under 800": Filters(price_max=800.0)}
 
 
@@ -74,16 +75,16 @@ def rules_of(kind: str, setup: dict[str, Any]) -> tuple[RuleBook, dict[str, Any]
     return RuleBook((parse_rule(raw, rule_id=f"{kind}-rule"),)), facts
 
 
-CASES = list(itertools.product(KINDS, FILTERS, ("learned", "recall"), (True, False)))
+CASES = list(itertools.product(KINDS, SORTS, FILTERS, ("learned", "recall"), (True, False)))
 
 
-@pytest.mark.parametrize(("kind", "filter_name", "ranking", "personal"), CASES)
-def test_rules_hold_in_every_combination(setup: dict[str, Any], kind: str, filter_name: str, ranking: str,
-                                         personal: bool) -> None:
+@pytest.mark.parametrize(("kind", "sort", "filter_name", "ranking", "personal"), CASES)
+def test_rules_hold_in_every_combination(setup: dict[str, Any], kind: str, sort: str, filter_name: str,
+                                         ranking: str, personal: bool) -> None:
     pipeline, products = setup["pipelines"][ranking], setup["products"]
     book, facts = rules_of(kind, setup)
     filters = FILTERS[filter_name]
-    base = SearchRequest(QUERY, k=PAGE, filters=filters, shopper=Shopper("fan" if personal else None))
+    base = SearchRequest(QUERY, k=PAGE, filters=filters, shopper=Shopper("fan" if personal else None), sort=sort)
     pages = [pipeline.search(replace(base, offset=PAGE * n), rules=book) for n in range(3)]
     long = pipeline.search(replace(base, k=3 * PAGE), rules=book)
     ids = [r["id"] for page in pages for r in page.results]
@@ -103,8 +104,11 @@ def test_rules_hold_in_every_combination(setup: dict[str, Any], kind: str, filte
         hidden = next((b["count"] for b in without.facets["brand"] if b["value"] == brand), 0)
         assert long.total == without.total - hidden
         assert brand not in {b["value"] for b in long.facets["brand"]}
-    if kind == "filter":
+    if kind == "filter":  # inside recall: the total is the shopper's search with the rule's filter
         assert all((products[pid].get("price") or 0) <= 500 for pid in ids)
+        narrowed = replace(filters, price_max=min(500.0, filters.price_max or 500.0))
+        assert long.total == pipeline.search(replace(base, filters=narrowed), rules=RuleBook()).total < without.total
+        assert all(b["to"] is not None and b["to"] <= 500 for b in long.facets["price"])
     if kind == "bury":
         marks = [products[pid].get("brand") == brand for pid in ids]
         assert marks == sorted(marks)  # every buried product after every other one

@@ -92,7 +92,7 @@ def test_every_search_gets_its_own_query_id_and_carries_the_shopper(demo_pipelin
 
 def test_ranking_stages_can_be_left_out_and_only_they(demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
     pipeline = SearchPipeline(demo_reader, shipped_encoder, disabled=("personalize", "merchandise"))
-    assert [s.name for s in pipeline.ranking] == ["rerank", "personalize", "merchandise"]
+    assert [s.name for s in pipeline.ranking] == ["rerank", "personalize", "sort", "merchandise"]
     with pytest.raises(ValueError, match="only ranking stages can be left out, not recall"):
         SearchPipeline(demo_reader, shipped_encoder, disabled=("recall",))
 
@@ -102,3 +102,34 @@ def test_the_recall_window_is_planned_once_per_request(demo_pipeline) -> None:  
     assert near.window == far.window == 100 and near.rerank_depth == far.rerank_depth == 0
     ranked = demo_pipeline.rank(SearchRequest("premium classic set pro home", offset=200, k=10))
     assert len(ranked.recalled.vector) <= 100 and len(ranked.recalled.bm25) == 210  # only BM25 goes deeper
+
+
+@pytest.mark.parametrize("sort", ["price_asc", "price_desc", "rating"])
+@pytest.mark.parametrize("query", ["sofa", "premium classic set pro home"])
+def test_a_sorted_search_orders_the_whole_matching_set(demo_pipeline, sort: str, query: str) -> None:  # type: ignore[no-untyped-def]
+    relevance = all_pages(demo_pipeline, SearchRequest(query, k=100))
+    pages = all_pages(demo_pipeline, SearchRequest(query, k=100, sort=sort))
+    assert {p.total for p in pages} == {relevance[0].total}  # sorting never changes what matches
+    assert pages[0].facets == relevance[0].facets
+    ranked = [r for p in relevance for r in p.results]
+    results = [r for p in pages for r in p.results]
+    assert sorted(r["id"] for r in results) == sorted(r["id"] for r in ranked)  # the same products, reordered
+    if sort == "rating":  # unrated products last
+        keys = [("rating" not in r, -r.get("rating", 0), -r.get("review_count", 0)) for r in results]
+    else:
+        keys = [r["price"] if sort == "price_asc" else -r["price"] for r in results]
+    assert keys == sorted(keys)
+    assert keys[0] != keys[-1]  # the order was not all ties
+    # ties keep the relevance order
+    position = {r["id"]: n for n, r in enumerate(ranked)}
+    for a, b, ka, kb in zip(results, results[1:], keys, keys[1:], strict=False):
+        if ka == kb:
+            assert position[a["id"]] < position[b["id"]]
+
+
+def test_a_sorted_page_is_a_slice_of_one_sorted_list(demo_pipeline) -> None:  # type: ignore[no-untyped-def]
+    request = SearchRequest("premium classic set pro home", k=100, sort="price_asc")
+    whole = [r["id"] for p in all_pages(demo_pipeline, request) for r in p.results]
+    for offset, k in ((0, 10), (95, 10), (230, 7)):
+        page = demo_pipeline.search(replace(request, offset=offset, k=k))
+        assert [r["id"] for r in page.results] == whole[offset : offset + k]

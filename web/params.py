@@ -21,6 +21,7 @@ from indexer.store.base import Filters, normalize_category
 from ranker.fusion import FUSION_METHODS, FusionConfig
 from ranker.recall import MAX_RESULTS
 from ranker.request import MAX_ID_LENGTH, MODES, PRINTABLE_ID, SearchRequest, Shopper
+from ranker.sorting import SORTS
 
 MAX_QUERY_LENGTH = 256
 MAX_K = 100
@@ -84,6 +85,9 @@ PARAMS: tuple[Param, ...] = (
     Param("correct", {"type": "boolean", "default": True},
           "Correct words the catalog does not know (misspellings, compounds, `18v`, `2x4`); false: search as typed. "
           "The response's `corrected_query` says what was searched."),
+    Param("sort", {"type": "string", "enum": list(SORTS), "default": "relevance"},
+          "Order: relevance, price_asc, price_desc or rating (highest first, then most reviewed); "
+          "relevance breaks ties and merchandising pins keep their positions."),
     Param("timings", {"type": "boolean", "default": False}, "Add each pipeline stage's milliseconds (`timings`)."),
     Param("user_id", {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": PRINTABLE_ID},
           "The shopper, when known (1–128 printable characters)."),
@@ -195,4 +199,5 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
         explain=bool(_boolean(args, "explain", False)), rerank=bool(_boolean(args, "rerank", True)),
         correct=bool(_boolean(args, "correct", True)), timings=bool(_boolean(args, "timings", False)),
         shopper=Shopper(_identity(args, "user_id"), _identity(args, "session_id")),
+        sort=_choice(args, "sort", SORTS) or "relevance",
     )

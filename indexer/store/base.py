@@ -90,6 +90,8 @@ class Filters:
     # Products matching any of these are left out (merchandising hide rules), inside recall,
     # so totals and facets count only what can be shown.
     excluded: tuple[Filters, ...] = ()
+    # Products must match every one of these (merchandising filter rules), inside recall too.
+    required: tuple[Filters, ...] = ()
 
     def is_empty(self) -> bool:
         return self == Filters()
@@ -112,6 +114,8 @@ class Filters:
         if self.ids and product.get("id") not in self.ids:
             return False
         if any(hidden.matches(product) for hidden in self.excluded):
+            return False
+        if not all(forced.matches(product) for forced in self.required):
             return False
         attributes = product.get("attributes", {})
         return all(attributes.get(key) in values for key, values in self.attributes)

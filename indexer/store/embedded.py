@@ -116,6 +116,7 @@ class EmbeddedReader:
             clauses.append(Query.term_set_query(self._schema, f"attributes.{key}", list(values)))
         if filters.ids:
             clauses.append(Query.term_set_query(self._schema, "id", list(filters.ids)))
+        clauses += [q for q in (self._filter_query(f) for f in filters.required) if q is not None]
         hidden = [q for q in (self._filter_query(f) for f in filters.excluded) if q is not None]
         if not clauses and not hidden:
             return None

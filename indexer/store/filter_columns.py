@@ -15,7 +15,7 @@ import numpy as np
 
 from indexer.store.base import Filters, category_levels
 
-_KEPT = 4096  # hide rules' masks kept per generation
+_KEPT = 4096  # hide and filter rules' masks kept per generation
 
 
 class FilterColumns:
@@ -69,17 +69,20 @@ class FilterColumns:
             allowed[[self._ordinal[i] for i in filters.ids if i in self._ordinal]] = True
             mask &= allowed
         for hidden in filters.excluded:
-            left_out = self._hidden(hidden)
-            if left_out is not None:
-                mask &= left_out
+            selected = self._rule_mask(hidden)
+            if selected is not None:
+                mask &= ~selected
+        for forced in filters.required:
+            selected = self._rule_mask(forced)
+            if selected is not None:
+                mask &= selected
         return mask
 
-    def _hidden(self, hidden: Filters) -> np.ndarray | None:
-        """What one hide rule leaves in (the same rules come back search after search:
-        kept, up to _KEPT of them)."""
-        if hidden not in self._kept:
+    def _rule_mask(self, condition: Filters) -> np.ndarray | None:
+        """What one hide or filter rule's condition selects (the same rules come back
+        search after search: kept, up to _KEPT of them)."""
+        if condition not in self._kept:
             if len(self._kept) >= _KEPT:
                 self._kept.clear()
-            selected = self.mask(hidden)
-            self._kept[hidden] = None if selected is None else ~selected
-        return self._kept[hidden]
+            self._kept[condition] = self.mask(condition)
+        return self._kept[condition]

@@ -79,6 +79,8 @@ def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
         clauses.append({"terms": {f"attributes.{key}": list(values)}})
     if filters.ids:
         clauses.append({"ids": {"values": list(filters.ids)}})
+    for forced in filters.required:
+        clauses.extend(filter_clauses(forced))
     hidden = [{"bool": {"filter": filter_clauses(f)}} for f in filters.excluded if not f.is_empty()]
     if hidden:
         clauses.append({"bool": {"must_not": hidden}})

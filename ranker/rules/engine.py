@@ -14,7 +14,9 @@ order that is also the conflict order:
 - pin: products at their positions, pulled in when recall missed them unless they fail
   the shopper's own filters; applied last, so nothing moves a pin; when two pins want one
   position the first rule in rule order keeps it;
-- filter: products not matching leave the list (pins excepted: pin > filter);
+- filter: products not matching leave the list (pins excepted: pin > filter); like hide,
+  a filter recall can apply (`required_filters`) acts inside recall, so totals and facets
+  count only what it keeps;
 - bury: matching products go after every other one, in their order;
 - boost / demote: matching products move up / down by `strength` positions;
 - diversify: at most `max` products of one brand, category or attribute value on the
@@ -109,6 +111,13 @@ def hidden_filters(rules: Sequence[Rule]) -> tuple[Filters, ...]:
     facets count only what can be shown); a condition the filters cannot say is hidden by
     `apply` alone."""
     found = (r.condition.as_filters() for r in rules if r.kind == "hide" and r.condition is not None)
+    return tuple(f for f in found if f is not None)
+
+
+def required_filters(rules: Sequence[Rule]) -> tuple[Filters, ...]:
+    """What the filter rules of a search keep, as filters recall applies (totals and facets
+    count only what is kept); a condition the filters cannot say is kept by `apply` alone."""
+    found = (r.condition.as_filters() for r in rules if r.kind == "filter" and r.condition is not None)
     return tuple(f for f in found if f is not None)
 
 
