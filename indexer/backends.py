@@ -18,6 +18,7 @@ from indexer.store.base import SearchReader, StoreWriter
 class Backend(Protocol):
     name: str
     data_dir: Path  # the embedding cache, models and rankers live here on every backend
+    definition: IndexDefinition  # the index definition (mappings/) new generations are built with
     # How often a server may ask `serving_stamp` (seconds; 0: on every request, it is a stat call).
     refresh_seconds: float
 

@@ -217,8 +217,8 @@ def _attributes(value: Any) -> dict[str, str]:
     clean: dict[str, str] = {}
     for key, val in value.items():
         key = _text(key).lower()
-        if not key or "." in key:
-            raise ValueError(f"attribute name {key!r} must be non-empty and contain no '.'")
+        if not key or "." in key or any(ch < " " for ch in key):
+            raise ValueError(f"attribute name {key!r} must be non-empty and contain no '.' or control characters")
         if isinstance(val, (dict, list)):
             raise ValueError(f"attribute {key!r} must be a single value, got {type(val).__name__}")
         if val is None or _text(val) == "":

@@ -14,7 +14,11 @@ from typing import Any
 
 from indexer.store.base import category_levels
 
-DERIVED_FIELDS = ("category_levels", "attributes_text")
+DERIVED_FIELDS = ("category_levels", "attributes_text", "attribute_pairs")
+# Between an attribute's name and value in `attribute_pairs`, the field one terms
+# aggregation turns into a facet per attribute (ranker/facets.py); a control character,
+# so no catalog name or value contains it.
+PAIR_SEPARATOR = "\x1f"
 
 
 def search_document(product: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +27,7 @@ def search_document(product: dict[str, Any]) -> dict[str, Any]:
         doc["category_levels"] = category_levels(product["category"])
     if product.get("attributes"):
         doc["attributes_text"] = " ".join(str(v) for v in product["attributes"].values())
+        doc["attribute_pairs"] = [f"{k}{PAIR_SEPARATOR}{v}" for k, v in product["attributes"].items()]
     return doc
 
 

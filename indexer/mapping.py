@@ -8,6 +8,7 @@ stores and ignores, so there is still only one copy of the schema.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,6 +38,11 @@ class FacetSpec:
     field: str
     size: int = 20
     edges: tuple[float, ...] = ()
+    # A grouped facet (attributes): its buckets are "key<PAIR_SEPARATOR>value" pairs, shown
+    # as one facet per key, the `keys` keys covering most of the matching set, with their
+    # `values` most common values each.
+    keys: int = 0
+    values: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,12 @@ class IndexDefinition:
     hnsw_m: int
     hnsw_ef_construction: int
     facets: dict[str, FacetSpec] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this index definition: a generation records the one it was built with, so
+        an index built before a mapping change is rebuilt rather than served half-fitting."""
+        return hashlib.sha256(json.dumps(self.body, sort_keys=True).encode()).hexdigest()[:16]
 
     def field(self, path: str) -> FieldSpec:
         try:
@@ -91,7 +103,8 @@ def parse_definition(body: dict[str, Any]) -> IndexDefinition:
             raise MappingError(f"search field {path!r} must be a text field in the mapping")
 
     facets = {
-        name: FacetSpec(name, spec["field"], int(spec.get("size", 20)), tuple(spec.get("edges", ())))
+        name: FacetSpec(name, spec["field"], int(spec.get("size", 20)), tuple(spec.get("edges", ())),
+                        int(spec.get("keys", 0)), int(spec.get("values", 0)))
         for name, spec in meta.get("facets", {}).items()
     }
     return IndexDefinition(

@@ -67,9 +67,9 @@ def encode_products(products: Sequence[Product], data_dir: Path, variant: str,
         cache.close()
 
 
-def _manifest(source: str, variant: str, model_id: str | None) -> dict[str, Any]:
+def _manifest(backend: Backend, source: str, variant: str, model_id: str | None) -> dict[str, Any]:
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": source,
-            "encoder": {"variant": variant, "model_id": model_id}}
+            "encoder": {"variant": variant, "model_id": model_id}, "mapping": backend.definition.fingerprint}
 
 
 def _logged(summary: PublishSummary) -> PublishSummary:
@@ -89,7 +89,7 @@ def reindex(backend: Backend, products: Sequence[Product], variant: str, source:
     with writer.lock():
         writer.cleanup()
         vectors, model_id, encoded, cached = encode_products(products, backend.data_dir, variant, progress)
-        published = writer.publish(products, vectors, _manifest(source, variant, model_id))
+        published = writer.publish(products, vectors, _manifest(backend, source, variant, model_id))
     return _logged(PublishSummary(published.generation, published.documents, encoded, cached,
                                   time.perf_counter() - started))
 
@@ -114,7 +114,7 @@ def upsert(backend: Backend, changes: Sequence[Product], requested_variant: str 
     with writer.lock():
         variant = _serving_variant(writer, requested_variant)
         vectors, model_id, encoded, cached = encode_products(changes, backend.data_dir, variant, progress)
-        published = writer.upsert(changes, vectors, _manifest(source, variant, model_id))
+        published = writer.upsert(changes, vectors, _manifest(backend, source, variant, model_id))
     return _logged(PublishSummary(published.generation, published.documents, encoded, cached,
                                   time.perf_counter() - started))
 
@@ -126,7 +126,7 @@ def delete(backend: Backend, ids: set[str]) -> tuple[PublishSummary, set[str]]:
     writer.check()
     with writer.lock():
         variant = _serving_variant(writer, None)
-        published, unknown = writer.delete(sorted(ids), _manifest(f"delete {len(ids)} ids", variant, None))
+        published, unknown = writer.delete(sorted(ids), _manifest(backend, f"delete {len(ids)} ids", variant, None))
     return _logged(PublishSummary(published.generation, published.documents, 0, 0,
                                   time.perf_counter() - started)), unknown
 
@@ -140,12 +140,13 @@ def rollback(backend: Backend) -> tuple[str, str | None]:
 
 def ensure_indexed(backend: Backend, catalog: Path, encoder: str | None = None, progress: bool = True) -> bool:
     """Index `catalog` unless the serving index already holds it (same source file, same
-    encoder variant when one is asked); True when it indexed."""
+    encoder variant when one is asked, built with today's mapping); True when it indexed."""
     try:
         manifest = backend.reader().manifest
         source = manifest.get("source")  # absolute since reindex records it so; older ones may be relative
         same_file = source is not None and Path(source).resolve() == catalog.resolve()
-        if same_file and (encoder is None or manifest["encoder"]["variant"] == encoder):
+        same_mapping = manifest.get("mapping") == backend.definition.fingerprint
+        if same_file and same_mapping and (encoder is None or manifest["encoder"]["variant"] == encoder):
             return False
     except GenerationError:
         pass

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from indexer.documents import PAIR_SEPARATOR
+from indexer.mapping import FacetSpec
 from indexer.store.base import FacetBucket, Filters, MatchSummary, SearchReader
 from ranker.stages import Recalled, SearchContext
+
+
+ATTRIBUTE_PREFIX = "attr."  # the filter parameter an attribute facet's values lead to
 
 
 def category_drilldown(buckets: list[FacetBucket], current: str | None) -> list[FacetBucket]:
@@ -27,9 +33,32 @@ def price_label(bucket: FacetBucket) -> str:
     return f"{bucket.low:g} to {bucket.high:g}"
 
 
-def shape_facets(facets: dict[str, list[FacetBucket]], filters: Filters) -> dict[str, list[dict[str, Any]]]:
+def attribute_facets(buckets: list[FacetBucket], spec: FacetSpec) -> dict[str, list[FacetBucket]]:
+    """"color<sep>black" pair buckets -> one facet per attribute, named as its filter
+    parameter (`attr.color`): the `spec.keys` attributes that most of the matching set has,
+    each with its `spec.values` most common values. A catalog decides which attributes
+    there are; a search shows the ones its products have."""
+    by_key: dict[str, list[FacetBucket]] = {}
+    for bucket in buckets:
+        key, sep, value = bucket.value.partition(PAIR_SEPARATOR)
+        if sep:
+            by_key.setdefault(key, []).append(FacetBucket(value, bucket.count))
+    covered = sorted(by_key, key=lambda k: (-sum(b.count for b in by_key[k]), k))[: spec.keys]
+    return {f"{ATTRIBUTE_PREFIX}{key}": sorted(by_key[key], key=lambda b: (-b.count, b.value))[: spec.values]
+            for key in covered}
+
+
+def shape_facets(facets: dict[str, list[FacetBucket]], filters: Filters,
+                 specs: Mapping[str, FacetSpec] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Backend buckets -> the response's facets; `specs` (the index definition's) says
+    which facets are grouped per attribute."""
     shaped: dict[str, list[dict[str, Any]]] = {}
     for name, buckets in facets.items():
+        spec = (specs or {}).get(name)
+        if spec is not None and spec.keys:
+            for attribute, values in attribute_facets(buckets, spec).items():
+                shaped[attribute] = [b.to_json() for b in values]
+            continue
         if name == "category":
             buckets = category_drilldown(buckets, filters.category)
         items = [b.to_json() for b in buckets]

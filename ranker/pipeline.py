@@ -234,7 +234,7 @@ class SearchPipeline:
             query=request.query,
             total=summary.total,
             results=page.results,
-            facets=shape_facets(summary.facets, request.filters),
+            facets=shape_facets(summary.facets, request.filters, self.reader.definition.facets),
             took_ms=(time.perf_counter() - started) * 1000,
             generation=self.reader.generation,
             query_id=search.query_id,

@@ -26,7 +26,9 @@ def test_search_returns_the_documented_shape(server) -> None:  # type: ignore[no
     first = body["results"][0]
     assert {"id", "title", "brand", "category", "price", "score"} <= set(first)
     assert "Headphones" in first["title"]
-    assert set(body["facets"]) == {"brand", "category", "price"}
+    facets = set(body["facets"])
+    assert {"brand", "category", "price", "attr.color", "attr.connectivity"} <= facets  # headphones' attributes
+    assert all(name.startswith("attr.") for name in facets - {"brand", "category", "price"})
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
 

@@ -22,7 +22,8 @@ def test_definition_reads_fields_boosts_and_vector() -> None:
     assert definition.dimension == 384
     assert definition.fields["brand.text"].type == "text"
     assert definition.search_fields["title"] > definition.search_fields["description"]
-    assert set(definition.facets) == {"brand", "category", "price"}
+    assert set(definition.facets) == {"brand", "category", "price", "attributes"}
+    assert definition.facets["attributes"].keys > 0  # one facet per attribute
     build_schema(definition)  # every mapped type has an embedded counterpart
 
 

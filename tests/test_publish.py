@@ -175,3 +175,24 @@ def test_ensure_indexed_knows_its_catalog_however_the_path_is_written(fresh_inde
     assert ensure_indexed(backend, Path(demo_catalog.name), progress=False) is False
     assert ensure_indexed(backend, Path("..") / demo_catalog.parent.name / demo_catalog.name, progress=False) is False
     assert backend.reader().generation == generation
+
+
+def test_ensure_indexed_rebuilds_an_index_made_with_another_mapping(fresh_index: Path, demo_catalog: Path) -> None:
+    """A mapping change (a new field, a new facet) needs the documents rebuilt: the index
+    records the definition it was built with, and a different one is reindexed."""
+    import json
+
+    from indexer.backends import open_backend
+    from indexer.mapping import parse_definition
+    from indexer.publish import ensure_indexed
+
+    backend = open_backend(fresh_index)
+    generation = backend.reader().generation
+    assert backend.reader().manifest["mapping"] == backend.definition.fingerprint
+    changed = json.loads(json.dumps(backend.definition.body))
+    changed["mappings"]["_meta"]["shoprank"]["facets"]["brand"]["size"] = 21
+    newer = open_backend(fresh_index, parse_definition(changed))
+    assert newer.definition.fingerprint != backend.definition.fingerprint
+    assert ensure_indexed(newer, demo_catalog, progress=False) is True
+    assert newer.reader().generation != generation
+    assert ensure_indexed(newer, demo_catalog, progress=False) is False

@@ -68,7 +68,23 @@ def test_a_facets_count_is_the_total_after_filtering_by_it(demo_pipeline, query:
         filters = Filters(price_min=bucket["from"], price_below=bucket["to"])
         assert demo_pipeline.search(SearchRequest(query, k=10, filters=filters)).total == bucket["count"], bucket
         checked += 1
-    assert checked >= 6
+    attributes = [name for name in response.facets if name.startswith("attr.")]
+    assert attributes  # the demo's products have colors, materials, sizes
+    for name in attributes:
+        for bucket in response.facets[name][:2]:
+            filters = Filters(attributes=((name.removeprefix("attr."), (bucket["value"],)),))
+            assert demo_pipeline.search(SearchRequest(query, k=10, filters=filters)).total == bucket["count"], bucket
+            checked += 1
+    assert checked >= 8
+
+
+def test_attribute_facets_are_the_attributes_the_matching_products_have(demo_pipeline, demo_products) -> None:  # type: ignore[no-untyped-def]
+    response = demo_pipeline.search(SearchRequest("sofa", k=10, filters=Filters(category="Furniture > Living Room > Sofas")))
+    sofas = [p for p in demo_products if p.get("category", "").startswith("Furniture > Living Room > Sofas")]
+    assert {n for n in response.facets if n.startswith("attr.")} == {
+        f"attr.{k}" for p in sofas for k in p.get("attributes", {})}  # color and material, no size or wattage
+    colors = {b["value"]: b["count"] for b in response.facets["attr.color"]}
+    assert sum(colors.values()) == response.total == sum(1 for p in sofas if "color" in p["attributes"])
 
 
 def test_stages_run_in_order_and_report_their_time(demo_pipeline) -> None:  # type: ignore[no-untyped-def]

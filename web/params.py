@@ -18,6 +18,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from indexer.store.base import Filters, normalize_category
+from ranker.facets import ATTRIBUTE_PREFIX
 from ranker.fusion import FUSION_METHODS, FusionConfig
 from ranker.recall import MAX_RESULTS
 from ranker.request import MAX_ID_LENGTH, MODES, PRINTABLE_ID, SearchRequest, Shopper
@@ -26,7 +27,6 @@ from ranker.sorting import SORTS
 MAX_QUERY_LENGTH = 256
 MAX_K = 100
 MAX_OFFSET = MAX_RESULTS - MAX_K  # so offset + k never passes MAX_RESULTS
-ATTRIBUTE_PREFIX = "attr."
 BLANK = " \t\n\v\f\r"
 # A value holds at least one character that is not blank (the same set in the schema's
 # ECMA regex and in Python, which disagree on what `\s` is).
