@@ -10,7 +10,6 @@ from indexer.mapping import FacetSpec
 from indexer.store.base import FacetBucket, Filters, MatchSummary, SearchReader
 from ranker.stages import Recalled, SearchContext
 
-
 ATTRIBUTE_PREFIX = "attr."  # the filter parameter an attribute facet's values lead to
 
 
