@@ -144,6 +144,12 @@ def interleave_share() -> float:
     return _number("SHOPRANK_INTERLEAVE_SHARE", 0.0, 0.0, 1.0)
 
 
+def suggest_refresh_seconds() -> float:
+    """$SHOPRANK_SUGGEST_REFRESH_SECONDS: how often a worker re-reads the popular queries it
+    suggests from the shopper store (300; 0: on every request)."""
+    return _number("SHOPRANK_SUGGEST_REFRESH_SECONDS", 300.0, 0.0, 86_400.0)
+
+
 def interleave_candidate() -> str | None:
     """$SHOPRANK_INTERLEAVE_CANDIDATE: the candidate model's version (DATA/rankers/xgb-<version>.json);
     while it is set, the served model is the newest other one."""

@@ -37,13 +37,14 @@ from ranker.fusion import FusionConfig
 from ranker.interleave import Interleaving, team_draft
 from ranker.merchandising import MerchandiseStage
 from ranker.personalize import PersonalizeStage, ProfileSource
-from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage
+from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage, bm25_text
 from ranker.request import SearchRequest, SearchResponse
 from ranker.rerank import LearnedRanker, RerankStage
 from ranker.rules.engine import RuleBook, hidden_filters, plan, required_filters
 from ranker.sorting import SortStage
 from ranker.spelling import CorrectStage, QueryCorrector
 from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
+from ranker.suggest import Suggester
 
 STAGES = ("correct", "recall", "fuse", "rerank", "personalize", "sort", "merchandise", "page", "facets")
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
@@ -145,13 +146,15 @@ class SearchPipeline:
                  feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
                  disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
                  personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None,
-                 rules: Callable[[], RuleBook] | None = None):
+                 rules: Callable[[], RuleBook] | None = None, suggester: Suggester | None = None):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
         evaluation measuring what each one adds). `profiles`: where shoppers' profiles
         are read (None: every search is anonymous). `interleave`: a candidate model's
         pipeline to interleave with for a share of searches (ranker/interleave.py). `rules`:
-        the merchandising rules in force (ranker/rules/live.py; None: no rules)."""
+        the merchandising rules in force (ranker/rules/live.py; None: no rules). `suggester`:
+        type-ahead and "did you mean" (ranker/suggest.py; None: neither)."""
+        self.suggester = suggester
         self.interleave = interleave
         self.rules = rules
         self.disabled = frozenset(disabled)
@@ -231,6 +234,7 @@ class SearchPipeline:
         summary: MatchSummary = _timed(search, "facets", self.facets, ranked.recalled)
         self._log_features(search, page.candidates)
         return SearchResponse(
+            did_you_mean=self._did_you_mean(search, ranked.recalled),
             query=request.query,
             total=summary.total,
             results=page.results,
@@ -246,6 +250,16 @@ class SearchPipeline:
                 search.query_id, self.ranker.version, self.interleave.version,
                 {c.id: teams[c.id] for c in page.candidates}),
         )
+
+    def _did_you_mean(self, search: SearchContext, recalled: Recalled) -> str | None:
+        """Offered when the text side matched nothing (the results are the vector side's guesses)."""
+        request = search.request
+        if self.suggester is None or not request.correct or request.mode == "vector" or recalled.bm25:
+            return None
+        filters = request.filters
+        if recalled.fused is not None and self.reader.bm25(bm25_text(search), 1, filters):
+            return None  # the cluster fused server-side: ask whether the text matched
+        return self.suggester.did_you_mean(search.text, lambda text: bool(self.reader.bm25(text, 1, filters)))
 
     def _log_features(self, search: SearchContext, page: list[Candidate]) -> None:
         if self.feature_log is None or not page or page[0].feature_row is None or not self.feature_log.sampled():

@@ -57,6 +57,7 @@ class SearchResponse:
     timings: dict[str, float] | None = None  # stage -> milliseconds, when asked
     interleaving: Any = None  # a ranker.interleave.Interleaving when this search was interleaved (not shown)
     redirect: str | None = None  # a redirect rule's URL: the page goes there
+    did_you_mean: str | None = None  # a query that finds products by its words, when this one found none
     rules: dict[str, list[str]] = field(default_factory=dict)  # rule id -> shown products it touched (recorded)
 
     def to_json(self) -> dict[str, Any]:
@@ -67,4 +68,6 @@ class SearchResponse:
             out["timings"] = {name: round(ms, 3) for name, ms in self.timings.items()}
         if self.redirect is not None:
             out["redirect"] = self.redirect
+        if self.did_you_mean is not None:
+            out["did_you_mean"] = self.did_you_mean
         return out

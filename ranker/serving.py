@@ -41,6 +41,7 @@ from ranker.rerank import LearnedRanker, latest_model, model_path
 from ranker.rules.live import LiveRules
 from ranker.rules.stores import open_rule_store
 from ranker.spelling import QueryCorrector, query_corrector
+from ranker.suggest import PopularQueries, Suggester
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class ServingState:
         # Merchandising rules, re-read by every worker within a second of a change.
         self.rule_store = open_rule_store(backend)
         self.rules = LiveRules(self.rule_store)
+        # Past queries enough shoppers searched, for type-ahead and "did you mean".
+        self.popular = PopularQueries(self.events, settings.suggest_refresh_seconds())
         self._personal = PersonalSettings(settings.personal_min_evidence(), settings.personal_prior_strength())
         self._share = settings.interleave_share()
         self._candidate = settings.interleave_candidate() if self._share > 0 else None
@@ -196,7 +199,9 @@ class ServingState:
             pipeline = SearchPipeline(reader, self._encoders.get(reader.encoder_variant), ranker=ranker,
                                       corrector=corrector, fusion=self.fusion, feature_log=self._feature_log,
                                       profiles=self.events, personal=self._personal, rules=self.rules.book,
-                                      interleave=self._interleave_with(reader, table, corrector))
+                                      interleave=self._interleave_with(reader, table, corrector),
+                                      suggester=Suggester(corrector.counts if corrector else {}, self.popular,
+                                                          corrector))
             pipeline.personalize.prepare()  # on the loading thread, before the swap
             self._current = Loaded(stamp, reader, corrector, table, ranker, pipeline)
             self._failed = None

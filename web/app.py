@@ -24,7 +24,7 @@ from web.console import register as register_console
 from web.events_api import EventsApi, register
 from web.openapi import openapi_document
 from web.page_links import PageLinks
-from web.params import MAX_OFFSET, BadRequest, parse_search_args
+from web.params import MAX_OFFSET, BadRequest, parse_search_args, parse_suggest_args
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,13 @@ def create_app(data_dir: Path, fusion: FusionConfig | None = None, models_dir: P
         response = pipeline.search(asked)
         events.record(asked, response)
         return jsonify(response.to_json())
+
+    @app.route("/suggest", methods=["GET"])
+    def suggest() -> Response:
+        typed, k = parse_suggest_args(request.args)
+        suggester = state.pipeline().suggester
+        found = suggester.complete(typed, k) if suggester is not None else []
+        return jsonify({"query": typed, "suggestions": [s.to_json() for s in found]})
 
     @app.route("/healthz", methods=["GET"])
     def healthz() -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from web.events_api import MAX_BATCH
-from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS, PRINTABLE_ID
+from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS, PRINTABLE_ID, SUGGEST_PARAMS
 
 _ERROR = {"type": "object", "required": ["error", "message"], "additionalProperties": False, "properties": {
     "error": {"type": "string", "description": "A stable code: bad_request, no_index, backend_unavailable, …"},
@@ -41,7 +41,15 @@ _SEARCH_RESPONSE = {
         "timings": {"type": "object", "additionalProperties": {"type": "number"},
                     "description": "Milliseconds per pipeline stage (timings=true)."},
         "redirect": {"type": "string", "description": "A redirect rule's URL: the page goes there."},
+        "did_you_mean": {"type": "string", "description": "When the query's words matched no product (the results "
+                         "are only its nearest vectors): a query like it whose words do."},
     }}
+_SUGGESTIONS = {"type": "object", "required": ["query", "suggestions"], "properties": {
+    "query": {"type": "string"},
+    "suggestions": {"type": "array", "items": {"type": "object", "required": ["text", "source"], "properties": {
+        "text": {"type": "string"},
+        "source": {"enum": ["query", "catalog"], "description": "query: searched by several shoppers lately; "
+                                                               "catalog: the catalog's own words"}}}}}}
 _EVENTS_BODY = {"description": f"One event, or an array of up to {MAX_BATCH}: OpenSearch UBI events (`action_name`, "
                 "`query_id`, `client_id`, `user_id`, `session_id`, `timestamp`, `event_attributes.object.object_id`, "
                 "`event_attributes.position.ordinal` (1-based), `event_id`) or the flat shorthand (`object_id`, "
@@ -208,6 +216,15 @@ def openapi_document() -> dict[str, Any]:
                     "400": _json("A parameter is missing or wrong (`parameter` names it)", "Error"),
                     "414": _json("The request line is longer than the server reads (4094 bytes)", "Error"),
                     "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
+            "/suggest": {"get": {
+                "summary": "Type-ahead: popular past queries and the catalog's words that complete what is typed",
+                "parameters": [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
+                                "schema": p.schema} for p in SUGGEST_PARAMS],
+                "responses": {
+                    "200": _json("Suggestions, best first", "Suggestions"),
+                    "400": _json("A parameter is missing or wrong (`parameter` names it)", "Error"),
+                    "414": _json("The request line is longer than the server reads (4094 bytes)", "Error"),
+                    "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
             "/healthz": {"get": {"summary": "Serving generation and document count", "responses": {
                 "200": _json("Serving", "Health"),
                 "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
@@ -271,7 +288,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {"schemas": {"Error": _ERROR, "SearchResponse": _SEARCH_RESPONSE, "Health": _HEALTH,
                                   "EventsAccepted": _EVENTS_ANSWER, "Profile": _PROFILE, "Rule": _RULE,
-                                  "Rules": _RULES, "RuleHistory": _HISTORY, "RuleImpact": _IMPACT, "Preview": _PREVIEW, "Tokens": _TOKENS},
+                                  "Rules": _RULES, "RuleHistory": _HISTORY, "RuleImpact": _IMPACT, "Preview": _PREVIEW, "Tokens": _TOKENS,
+                                  "Suggestions": _SUGGESTIONS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description":
                                                       "python -m web tokens add NAME --role viewer|editor|admin"}}},
     }

@@ -201,3 +201,24 @@ def parse_search_args(args: MultiDict | Mapping[str, Any], default_fusion: Fusio
         shopper=Shopper(_identity(args, "user_id"), _identity(args, "session_id")),
         sort=_choice(args, "sort", SORTS) or "relevance",
     )
+
+
+MAX_SUGGESTIONS = 20
+SUGGEST_PARAMS: tuple[Param, ...] = (
+    Param("q", _text(maxLength=MAX_QUERY_LENGTH), "What the shopper has typed so far.", required=True),
+    Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_SUGGESTIONS, "default": 8}, "Suggestions at most."),
+)
+
+
+def parse_suggest_args(args: MultiDict | Mapping[str, Any]) -> tuple[str, int]:
+    """`GET /suggest`'s (typed text, how many); BadRequest names the problem."""
+    if not isinstance(args, MultiDict):
+        args = MultiDict(args)
+    known = {p.name for p in SUGGEST_PARAMS}
+    for name in args:
+        if name not in known:
+            raise BadRequest(name, f"unknown parameter; known: {', '.join(sorted(known))}")
+    typed = _text_value(args, "q", MAX_QUERY_LENGTH)
+    if typed is None:
+        raise BadRequest("q", "is required")
+    return typed, _integer(args, "k", 1, MAX_SUGGESTIONS, 8)
