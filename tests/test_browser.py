@@ -1,5 +1,6 @@
 """Both pages in a real browser: Debian's headless Chromium driven by Playwright against a
-real server. The shopper page: search, filter by a facet, page. The console: log in,
+real server. The shopper page: type-ahead, search, filter by a brand and an attribute
+facet, sort, page, did you mean. The console: log in,
 create a pin, preview an edit, publish it, see the shopper page change, restore the first
 version and see it change back. Every page visited is saved as a screenshot under
 .cache/browser-screenshots/ (not committed). Skips when Chromium or Playwright is absent
@@ -87,6 +88,46 @@ def test_the_shopper_page_searches_filters_and_pages(browser_page: Any) -> None:
     shot("page-3")
     assert page.inner_text(".pager strong.current") == "3" and not set(titles(page)) & set(first)
     assert page.locator(".result img.thumb").count() == len(titles(page))
+
+
+def prices(page: Any) -> list[float]:
+    return [float(re.sub(r"[^0-9.]", "", p)) for p in page.locator(".result .price").all_inner_texts()]
+
+
+def test_the_shopper_page_suggests_sorts_and_filters_by_attribute(browser_page: Any) -> None:
+    page, base, _token, shot = browser_page
+    page.goto(base + "/")
+    page.locator("input[name=q]").press_sequentially("sof", delay=30)
+    page.wait_for_function("document.querySelectorAll('#suggestions option').length > 0")
+    options = page.eval_on_selector_all("#suggestions option", "els => els.map(e => e.value)")
+    assert options and all(o.startswith("sof") for o in options)
+    shot("type-ahead")
+    page.goto(base + "/?q=sofa")
+    relevance = titles(page)
+    page.click(".sort a[data-sort=price_asc]")
+    page.wait_for_selector(".sort strong:text('price: low to high')")
+    shot("sorted")
+    ascending = prices(page)
+    assert ascending == sorted(ascending) and titles(page) != relevance
+    page.click("text=next →")
+    page.wait_for_selector(".result")
+    assert min(prices(page)) >= max(ascending)  # page 2 continues the sorted list
+    page.click(".sort a[data-sort=price_desc]")
+    page.wait_for_selector(".sort strong:text('price: high to low')")
+    assert page.inner_text(".pager strong.current") == "1"  # a new order starts at page one
+    assert prices(page) == sorted(prices(page), reverse=True)
+    color = page.locator("aside h3:text('color') + a").first
+    value = color.inner_text().rsplit("(", 1)[0].strip()
+    color.click()
+    page.wait_for_selector(".result")
+    shot("attribute-facet")
+    assert f"attr.color: {value}" in page.inner_text("aside .active")
+    assert prices(page) == sorted(prices(page), reverse=True)  # the sort stays with the filter
+    page.goto(base + "/?q=sfa")
+    shot("did-you-mean")
+    page.click(".did-you-mean a")
+    page.wait_for_selector(".result")
+    assert page.locator("input[name=q]").input_value() == "sofa" and titles(page)
 
 
 def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> None:
