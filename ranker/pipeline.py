@@ -146,14 +146,18 @@ class SearchPipeline:
                  feature_log: FeatureLog | None = None, recall_window: int = MIN_RECALL_WINDOW,
                  disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
                  personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None,
-                 rules: Callable[[], RuleBook] | None = None, suggester: Suggester | None = None):
+                 rules: Callable[[], RuleBook] | None = None, suggester: Suggester | None = None,
+                 synonyms_in_encoder: bool = False):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
         evaluation measuring what each one adds). `profiles`: where shoppers' profiles
         are read (None: every search is anonymous). `interleave`: a candidate model's
         pipeline to interleave with for a share of searches (ranker/interleave.py). `rules`:
         the merchandising rules in force (ranker/rules/live.py; None: no rules). `suggester`:
-        type-ahead and "did you mean" (ranker/suggest.py; None: neither)."""
+        type-ahead and "did you mean" (ranker/suggest.py; None: neither). `synonyms_in_encoder`:
+        the words synonym rules add go to the query encoder too, not only to BM25
+        (docs/merchandising.md has the measurement that chose the default)."""
+        self.synonyms_in_encoder = synonyms_in_encoder
         self.suggester = suggester
         self.interleave = interleave
         self.rules = rules
@@ -214,6 +218,7 @@ class SearchPipeline:
                     required=request.filters.required + forced))
             query = plan(search.rules, search.text)
             search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
+            search.synonyms_in_encoder = self.synonyms_in_encoder
             search.query_rules = query.applied
         search.vector = vector
         recalled = _timed(search, "recall", self.recall)

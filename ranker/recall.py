@@ -38,7 +38,8 @@ class RecallStage:
         depth = max(window, request.offset + request.k, MAX_RESULTS if request.sort != "relevance" else 0)
         if request.mode in ("hybrid", "vector") and search.vector is None:
             with search.timing("recall.encode"):
-                search.vector = search.embedder.encode_query(search.text)
+                encoded = bm25_text(search) if search.synonyms_in_encoder else search.text
+                search.vector = search.embedder.encode_query(encoded)
         if request.mode == "hybrid" and reader.capabilities.hybrid_search and not search.rerank_depth:
             # The cluster fuses in its search pipeline and counts and facets in the same request.
             assert search.vector is not None
