@@ -72,6 +72,9 @@ def test_index_and_search(indexed: Path, demo_products: list[dict]) -> None:
     # what hide rules leave out (ranker/rules): a brand, a category, an id list, inside a shopper's filter
     Filters(excluded=(Filters(brands=("Sonora",)), Filters(category="Electronics > Audio > Headphones"))),
     Filters(in_stock=True, excluded=(Filters(attributes=(("color", ("black",)),)), Filters(price_min=100))),
+    # hide and filter rules on rating, review count and currency
+    Filters(excluded=(Filters(ranges=(("rating", 4.0, None),)), Filters(ranges=(("review_count", None, 10),)))),
+    Filters(required=(Filters(ranges=(("rating", 3.5, 4.5),)), Filters(terms=(("currency", ("USD",)),)))),
     # what filter rules keep: every one must hold, beside the shopper's own filters and hides
     Filters(brands=("Sonora", "Auralis"), required=(Filters(price_max=200), Filters(in_stock=True)),
             excluded=(Filters(category="Electronics > Audio > Headphones"),)),
@@ -101,6 +104,19 @@ def test_hidden_products_leave_totals_and_facets(indexed: Path) -> None:
     assert brand not in {b.value for b in summary.facets["brand"]}
     found = {h.id for h in r.bm25("black", 1000, hidden)}
     assert found and not found & set(some) and all(p.get("brand") != brand for p in r.products(list(found)))
+
+
+def test_a_rule_on_rating_or_reviews_is_counted_inside_recall(indexed: Path) -> None:
+    """Hide rating 4.5 and up, keep only products with 5+ reviews: the total is exactly the
+    matching set without those products, on either backend."""
+    r = reader(indexed)
+    matched = r.products([h.id for h in r.bm25("black", 1000, Filters())])
+    filters = Filters(excluded=(Filters(ranges=(("rating", 4.5, None),)),),
+                      required=(Filters(ranges=(("review_count", 5, None),)),))
+    expected = [p for p in matched if not (p.get("rating") or 0) >= 4.5 and (p.get("review_count") or 0) >= 5]
+    assert 0 < len(expected) < len(matched)
+    assert r.match_summary("black", [], filters).total == len(expected)
+    assert {h.id for h in r.bm25("black", 1000, filters)} == {p["id"] for p in expected}
 
 
 def test_facets_count_the_matching_set(indexed: Path) -> None:

@@ -28,6 +28,7 @@ FILTERS = [
     Filters(price_min=10.0),
     Filters(price_max=99.5, attributes=(("color", ("blue", "red")), ("size", ("M",)))),
     Filters(brands=("Acme",), required=(Filters(price_max=50), Filters(attributes=(("color", ("red",)),)))),  # filter rules
+    Filters(excluded=(Filters(ranges=(("rating", 4.0, None),)),), required=(Filters(terms=(("currency", ("USD",)),)),)),
     Filters(category="Tools", brands=("Torqmax",), price_min=5, price_max=50, in_stock=False,
             attributes=(("voltage", ("20V",)),)),
     Filters(in_stock=True, excluded=(Filters(brands=("Acme",)), Filters(ids=("SR-1", "SR-2")),

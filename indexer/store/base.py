@@ -87,6 +87,10 @@ class Filters:
     in_stock: bool | None = None
     attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     ids: tuple[str, ...] = ()  # only these products (a hide rule's id list, inside `excluded`)
+    # Merchandising conditions on other fields: inclusive ranges over numeric fields
+    # (rating, review_count) and exact values of keyword fields (currency).
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+    terms: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Products matching any of these are left out (merchandising hide rules), inside recall,
     # so totals and facets count only what can be shown.
     excluded: tuple[Filters, ...] = ()
@@ -112,6 +116,14 @@ class Filters:
         if self.in_stock is not None and product.get("in_stock") is not self.in_stock:
             return False
         if self.ids and product.get("id") not in self.ids:
+            return False
+        for name, low, high in self.ranges:
+            number = product.get(name)
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                return False
+            if (low is not None and number < low) or (high is not None and number > high):
+                return False
+        if any(product.get(name) not in values for name, values in self.terms):
             return False
         if any(hidden.matches(product) for hidden in self.excluded):
             return False

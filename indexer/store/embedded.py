@@ -48,6 +48,7 @@ HNSW_EF_SEARCH = 256
 # A filtered k-NN over at most this many products is searched exactly: HNSW recall
 # collapses under selective filters, and an exact scan of a subset is cheap.
 EXACT_FILTERED_LIMIT = 20_000
+FLOAT_TYPES = ("double", "float", "half_float", "scaled_float")
 MAX_TERM_DISJUNCTION = 64  # beyond about this many values one term-set query is cheaper
 
 
@@ -109,6 +110,14 @@ class EmbeddedReader:
             return Query.boolean_query([(Occur.Should, Query.term_query(self._schema, field, v)) for v in values])
         return Query.term_set_query(self._schema, field, values)
 
+    def _range(self, name: str, low: float | None, high: float | None) -> Query:
+        """An inclusive range over a numeric field (an integer field's bounds rounded inward)."""
+        if self.definition.field(name).type in FLOAT_TYPES:
+            return Query.range_query(self._schema, tantivy_field(name), tantivy.FieldType.Float,
+                                     -math.inf if low is None else low, math.inf if high is None else high)
+        return Query.range_query(self._schema, tantivy_field(name), tantivy.FieldType.Integer,
+                                 -(2**63) if low is None else math.ceil(low), 2**63 - 1 if high is None else math.floor(high))
+
     def _filter_query(self, filters: Filters) -> Query | None:
         clauses: list[Query] = []
         if filters.category is not None:
@@ -129,6 +138,9 @@ class EmbeddedReader:
             clauses.append(self._any_term(f"attributes.{key}", values))
         if filters.ids:
             clauses.append(self._any_term("id", filters.ids))
+        clauses += [self._range(name, low, high) for name, low, high in filters.ranges]
+        for name, values in filters.terms:
+            clauses.append(self._any_term(tantivy_field(name), values))
         clauses += [q for q in (self._filter_query(f) for f in filters.required) if q is not None]
         hidden = [q for q in (self._filter_query(f) for f in filters.excluded) if q is not None]
         if not clauses and not hidden:

@@ -35,6 +35,23 @@ class FilterColumns:
             for key, value in product.get("attributes", {}).items():
                 postings[(f"attr.{key}", value)].append(ordinal)
         self._postings = {key: np.array(ords, dtype=np.int64) for key, ords in postings.items()}
+        self._products = products
+        self._columns: dict[str, np.ndarray] = {}
+
+    def _number(self, name: str) -> np.ndarray:
+        """A numeric field as floats (NaN: none), built on first use."""
+        if name not in self._columns:
+            values = [p.get(name) for p in self._products]
+            self._columns[name] = np.array([v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                                            for v in values], dtype=np.float64)
+        return self._columns[name]
+
+    def _keyword(self, name: str) -> np.ndarray:
+        """A keyword field as strings ("" for none), built on first use."""
+        key = f"keyword:{name}"
+        if key not in self._columns:
+            self._columns[key] = np.array([str(p.get(name) or "") for p in self._products], dtype=object)
+        return self._columns[key]
 
     def _any_of(self, field: str, values: tuple[str, ...]) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
@@ -64,6 +81,16 @@ class FilterColumns:
             mask &= self.in_stock == (1 if filters.in_stock else 0)
         for key, values in filters.attributes:
             mask &= self._any_of(f"attr.{key}", values)
+        with np.errstate(invalid="ignore"):
+            for name, low, high in filters.ranges:
+                column = self._number(name)
+                mask &= ~np.isnan(column)
+                if low is not None:
+                    mask &= column >= low
+                if high is not None:
+                    mask &= column <= high
+        for name, values in filters.terms:
+            mask &= np.isin(self._keyword(name), list(values))
         if filters.ids:
             allowed = np.zeros(self.size, dtype=bool)
             allowed[[self._ordinal[i] for i in filters.ids if i in self._ordinal]] = True

@@ -79,6 +79,11 @@ def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
         clauses.append({"terms": {f"attributes.{key}": list(values)}})
     if filters.ids:
         clauses.append({"ids": {"values": list(filters.ids)}})
+    for name, low, high in filters.ranges:
+        bounds = {op: value for op, value in (("gte", low), ("lte", high)) if value is not None}
+        clauses.append({"range": {name: bounds}} if bounds else {"exists": {"field": name}})
+    for name, values in filters.terms:
+        clauses.append({"terms": {name: list(values)}})
     for forced in filters.required:
         clauses.extend(filter_clauses(forced))
     hidden = [{"bool": {"filter": filter_clauses(f)}} for f in filters.excluded if not f.is_empty()]

@@ -112,7 +112,7 @@ class Condition:
 
     def as_filters(self) -> Filters | None:
         """The same selection as a search filter (so recall can leave it out), when the
-        filters can say it; None for the fields they cannot (rating, title, …)."""
+        filters can say it; None for the one they cannot (an exact title)."""
         if self.field == "id":
             return Filters(ids=tuple(sorted(self.ids)))
         if self.field == "brand":
@@ -125,6 +125,10 @@ class Condition:
             return Filters(price_min=self.low, price_max=self.high)
         if self.field.startswith("attributes."):
             return Filters(attributes=((self.field.split(".", 1)[1], (self.value,)),))
+        if self.field in ("rating", "review_count"):
+            return Filters(ranges=((self.field, self.low, self.high),))
+        if self.field == "currency":
+            return Filters(terms=(("currency", (self.value,)),))
         return None
 
     def to_json(self) -> dict[str, Any]:
