@@ -143,10 +143,20 @@ def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> 
     shot("rules")
     rule = {"kind": "pin", "scope": {"query": "lamp", "match": "equals"},
             "products": [{"id": ids[-1]["id"], "position": 1}]}
-    page.fill("textarea[name=rule]", json.dumps(rule))
+    # the form's fields write the rule's JSON
+    page.select_option("select[name=b-kind]", "pin")
+    page.select_option("select[name=b-match]", "equals")
+    page.fill("input[name=b-query]", "lamp")
+    page.fill("textarea[name=b-products]", f"{ids[-1]['id']} 1")
+    page.fill("input[name=b-note]", "from the browser")
+    written = json.loads(page.input_value("textarea[name=rule]"))
+    assert {k: written[k] for k in ("kind", "scope", "products")} == rule and written["note"] == "from the browser"
+    assert page.is_hidden("input[name=b-strength]")  # only a pin's own fields show
     page.click("button:text('Publish')")
     page.wait_for_selector("#history")
     shot("rule")
+    assert page.input_value("input[name=b-query]") == "lamp"  # a stored rule fills the form in
+    assert page.input_value("textarea[name=b-products]") == f"{ids[-1]['id']} 1"
     time.sleep(0.4)
     page.goto(base + "/?q=lamp&k=10")
     shot("pinned")
