@@ -156,6 +156,7 @@ def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> 
     page.wait_for_selector("#history")
     shot("rule")
     assert page.input_value("input[name=b-query]") == "lamp"  # a stored rule fills the form in
+    rule_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     assert page.input_value("textarea[name=b-products]") == f"{ids[-1]['id']} 1"
     time.sleep(0.4)
     page.goto(base + "/?q=lamp&k=10")
@@ -170,6 +171,8 @@ def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> 
     page.wait_for_selector("#preview")
     shot("preview")
     assert before[-2] in page.inner_text("#preview li.moved")
+    draft_first = page.locator("#preview > div").nth(1).locator("li").first
+    assert f"pin {rule_id}" in draft_first.inner_text()  # explain: the rule that put it there
     page.click("button:text('Publish')")
     page.wait_for_selector("#history")
     time.sleep(0.4)

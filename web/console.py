@@ -185,7 +185,8 @@ class Console:
         return redirect(url_for("console_rule", rule_id=rule_id))
 
     def preview(self, rule_id: str) -> str | Response:
-        """The rule as edited (not saved) against the rules in force, side by side."""
+        """The rule as edited (not saved) against the rules in force, side by side, each
+        result with the rules that touched it (explain)."""
         who = self.require("viewer")
         if isinstance(who, Response):
             return who
@@ -194,7 +195,7 @@ class Console:
         try:
             draft = parse_rule(json.loads(text), self.api.known, rule_id)
             pipeline = self.api.state.pipeline()
-            asked = parse_search_args({"q": query or "-", "k": "10"}, pipeline.fusion)
+            asked = parse_search_args({"q": query or "-", "k": "10", "explain": "true"}, pipeline.fusion)
         except (ValueError, RuleError, BadRequest) as exc:
             return self.edit_page(rule_id, text=text, error=str(exc))
         live_book = self.api.state.rules.book()
