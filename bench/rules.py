@@ -1,6 +1,7 @@
 """What merchandising rules cost a search, in process.
 
     python bench/rules.py --data-dir DIR [--rules 1000] [--matching 50] [--searches 400] [--preview]
+                          [--query sofa]
 
 Loads DIR the way a server worker does (ranker.serving) and runs the same searches three
 ways, one thread, in alternation: with no rules, and with `--rules` rules stored of which
@@ -35,25 +36,27 @@ from ranker.serving import ServingState  # noqa: E402
 QUERY = "sofa"
 
 
-def make_rules(products: list[dict], total: int, matching: int, seed: int = 1) -> RuleBook:
+def make_rules(products: list[dict], total: int, matching: int, seed: int = 1, query: str = QUERY) -> RuleBook:
     rng = random.Random(seed)
     brands = sorted({p["brand"] for p in products if p.get("brand")})
     categories = sorted({p["category"].split(" > ")[0] for p in products if p.get("category")})
+    priced = any(p.get("price") is not None for p in products)
     ids = [p["id"] for p in products]
     rules = []
     for n in range(total):
-        scope = ({"query": QUERY, "match": rng.choice(["equals", "contains", "starts_with"])} if n < matching
+        scope = ({"query": query, "match": rng.choice(["equals", "contains", "starts_with"])} if n < matching
                  else {"query": f"other query {n}", "match": rng.choice(["equals", "contains", "regex"])})
         kind = rng.choice(["pin", "hide", "bury", "boost", "demote", "diversify"])
-        condition = rng.choice([{"field": "brand", "value": rng.choice(brands)},
-                                {"field": "category", "value": rng.choice(categories)},
-                                {"field": "price", "min": rng.uniform(0, 500)},
-                                {"ids": rng.sample(ids, 5)}])
+        # conditions on the fields the catalog has (Home Depot's products have only titles)
+        condition = rng.choice([{"ids": rng.sample(ids, 5)}]
+                               + ([{"field": "brand", "value": rng.choice(brands)}] if brands else [])
+                               + ([{"field": "category", "value": rng.choice(categories)}] if categories else [])
+                               + ([{"field": "price", "min": rng.uniform(0, 500)}] if priced else []))
         raw: dict = {"kind": kind, "scope": scope, "priority": rng.randint(-5, 5)}
         if kind == "pin":
             raw["products"] = [{"id": rng.choice(ids), "position": rng.randint(1, 30)}]
         elif kind == "diversify":
-            raw.update(field="brand", max=3)
+            raw.update(field="brand" if brands else "category", max=3)
         else:
             raw["condition"] = condition
             if kind in ("boost", "demote"):
@@ -65,7 +68,7 @@ def make_rules(products: list[dict], total: int, matching: int, seed: int = 1) -
     return RuleBook(tuple(sorted(rules, key=rule_order)))
 
 
-def preview(data_dir: Path, searches: int, book: RuleBook) -> None:
+def preview(data_dir: Path, searches: int, book: RuleBook, query: str) -> None:
     """POST /admin/preview through the app (a token of its own, revoked after): the search
     with the rules in force (none) and with 50 draft rules, and the diff."""
     from web.app import create_app
@@ -77,8 +80,8 @@ def preview(data_dir: Path, searches: int, book: RuleBook) -> None:
     token = tokens.add(name, "viewer")
     try:
         client = app.test_client()
-        drafts = [r.to_json() for r in book.matching(QUERY, None, time.time())]
-        body = {"q": QUERY, "k": 10, "rules": drafts}
+        drafts = [r.to_json() for r in book.matching(query, None, time.time())]
+        body = {"q": query, "k": 10, "rules": drafts}
         headers = {"Authorization": f"Bearer {token}"}
         for _ in range(20):
             assert client.post("/admin/preview", json=body, headers=headers).status_code == 200
@@ -100,13 +103,14 @@ def main() -> int:
     parser.add_argument("--matching", type=int, default=50)
     parser.add_argument("--searches", type=int, default=400)
     parser.add_argument("--preview", action="store_true", help="also time POST /admin/preview with the matching rules")
+    parser.add_argument("--query", default=QUERY, help="the searched query (sofa suits the demo catalog)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     pipeline = ServingState(open_backend(settings.data_dir(args.data_dir))).pipeline()
-    book = make_rules(pipeline.reader.catalog().products, args.rules, args.matching)
-    matched = len(book.matching(QUERY, None, time.time()))
+    book = make_rules(pipeline.reader.catalog().products, args.rules, args.matching, query=args.query)
+    matched = len(book.matching(args.query, None, time.time()))
     empty = RuleBook()
-    request = SearchRequest(QUERY, k=10)
+    request = SearchRequest(args.query, k=10)
     for _ in range(30):  # warm-up
         pipeline.search(request, rules=book)
         pipeline.search(request, rules=empty)
@@ -119,13 +123,13 @@ def main() -> int:
     matching = []
     for _ in range(args.searches):
         started = time.perf_counter()
-        book.matching(QUERY, None, time.time())
+        book.matching(args.query, None, time.time())
         matching.append((time.perf_counter() - started) * 1000)
     for name, values in took.items():
         print(f"/search in process, {name}: p50 {np.percentile(values, 50):.2f} ms, "
               f"p99 {np.percentile(values, 99):.2f} ms")
     if args.preview:
-        preview(Path(settings.data_dir(args.data_dir)), args.searches, book)
+        preview(Path(settings.data_dir(args.data_dir)), args.searches, book, args.query)
     first, second = (np.percentile(v, 50) for v in took.values())
     print(f"difference at p50: {second - first:+.2f} ms; matching {len(book.rules)} rules alone: "
           f"p50 {np.percentile(matching, 50):.3f} ms")

@@ -135,35 +135,37 @@ def apply(rules: Sequence[Rule], candidates: list[Candidate], filters: Filters, 
     def note(pid: str, entry: dict[str, Any]) -> None:
         notes.setdefault(pid, []).append(entry)
 
-    matched: dict[int, set[str]] = {}  # rule -> the products its condition selects, worked out once
+    # rule -> the products its condition selects, worked out once per search
+    selected = {id(r): set() if r.condition is None else r.condition.select(known) for r in acting}
 
-    def hit(rule: Rule, pid: str) -> bool:
-        if id(rule) not in matched:
-            condition = rule.condition
-            matched[id(rule)] = set() if condition is None else {
-                i for i, product in known.items() if condition.matches(product)}
-        return pid in matched[id(rule)]
-
-    hidden = {c.id: r for r in by_kind["hide"] for c in candidates if hit(r, c.id)}
-    hidden.update({pid: r for r in by_kind["hide"] for pid in pinned_ids if pid not in hidden and hit(r, pid)})
+    hidden: dict[str, Rule] = {}  # product -> the first hide rule (in rule order) selecting it
+    for r in by_kind["hide"]:
+        for pid in selected[id(r)]:
+            hidden.setdefault(pid, r)
     pins = _pins(by_kind["pin"], hidden, known, filters, note)
     listed = [c for c in candidates if c.id not in hidden and c.id not in pins]
     for r in by_kind["filter"]:
-        kept = [c for c in listed if hit(r, c.id)]
+        keep = selected[id(r)]
         for c in listed:
-            if not hit(r, c.id):
+            if c.id not in keep:
                 note(c.id, {"rule": r.id, "kind": "filter", "removed": True})
-        listed = kept
+        listed = [c for c in listed if c.id in keep]
     for r in by_kind["bury"]:
-        buried = [c for c in listed if hit(r, c.id)]
+        chosen = selected[id(r)]
+        buried = [c for c in listed if c.id in chosen]
         for c in buried:
             note(c.id, {"rule": r.id, "kind": "bury"})
-        listed = [c for c in listed if not hit(r, c.id)] + buried
+        if buried:
+            listed = [c for c in listed if c.id not in chosen] + buried
+    present = {c.id for c in listed}  # bury and boost reorder; they neither add nor remove
     for r in by_kind["boost"] + by_kind["demote"]:
+        chosen = selected[id(r)]
+        if chosen.isdisjoint(present):
+            continue  # moves nothing: the order stands
         shift = -r.strength if r.kind == "boost" else r.strength
         keyed = []
         for n, c in enumerate(listed):
-            if hit(r, c.id):
+            if c.id in chosen:
                 note(c.id, {"rule": r.id, "kind": r.kind, "positions": r.strength})
                 keyed.append((n + shift, 0 if r.kind == "boost" else 1, n, c))
             else:

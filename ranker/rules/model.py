@@ -110,6 +110,13 @@ class Condition:
             return (product.get("attributes") or {}).get(self.field.split(".", 1)[1]) == self.value
         return product.get(self.field) == self.value  # exact, as the search filters match
 
+    def select(self, products: Mapping[str, Product]) -> set[str]:
+        """The ids among `products` (id -> product) this condition selects; an id list is
+        a set intersection, not a pass over the products."""
+        if self.field == "id":
+            return set(self.ids.intersection(products))
+        return {pid for pid, product in products.items() if self.matches(product)}
+
     def as_filters(self) -> Filters | None:
         """The same selection as a search filter (so recall can leave it out), when the
         filters can say it; None for the one they cannot (an exact title)."""
