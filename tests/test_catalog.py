@@ -164,3 +164,14 @@ def test_home_depot_catalog_loads_with_no_options() -> None:
     report = read_catalog(HOME_DEPOT / "products.csv")
     assert report.errors == []
     assert len(report.products) == 54_667
+
+
+def test_an_attribute_name_with_a_control_character_is_refused(tmp_path: Path) -> None:
+    """Attribute facets join name and value with a control character (indexer.documents),
+    so a name holding one is a row error, not a facet split in the wrong place."""
+    rows = [{"id": "A1", "title": "Lamp", "attributes": {"color": "red"}},
+            {"id": "A2", "title": "Lamp", "attributes": {"co\x1flor": "red"}}]
+    path = write(tmp_path / "c.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    report = read_catalog(path)
+    assert [p["id"] for p in report.products] == ["A1"]
+    assert report.errors[0].line == 2 and "control characters" in report.errors[0].problem
