@@ -262,8 +262,11 @@ class SearchPipeline:
         if self.suggester is None or not request.correct or request.mode == "vector" or recalled.bm25:
             return None
         filters = request.filters
-        if recalled.fused is not None and self.reader.bm25(bm25_text(search), 1, filters):
-            return None  # the cluster fused server-side: ask whether the text matched
+        if recalled.fused is not None:  # the cluster fused server-side: did the text match?
+            if recalled.summary is not None and recalled.summary.total > search.window:
+                return None  # more matches than the vector side can hold: some matched by text
+            if self.reader.bm25(bm25_text(search), 1, filters):
+                return None
         return self.suggester.did_you_mean(search.text, lambda text: bool(self.reader.bm25(text, 1, filters)))
 
     def _log_features(self, search: SearchContext, page: list[Candidate]) -> None:

@@ -84,6 +84,27 @@ def test_totals_and_facets_equal_the_embedded_backend(cluster_reader, demo_reade
     assert matching >= len(QUERIES) * len(FILTERS)  # most searches match something: not a comparison of empties
 
 
+def test_did_you_mean_and_sort_on_the_cluster(cluster_reader, demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
+    """The cluster's pipeline (its own server-side fusion where it has one) offers the same
+    "did you mean" as the embedded one, and sorts the same matching set."""
+    from ranker.pipeline import SearchPipeline
+    from ranker.request import SearchRequest
+    from ranker.spelling import query_corrector
+    from ranker.suggest import Suggester
+
+    pipelines = []
+    for reader in (cluster_reader, demo_reader):
+        corrector = query_corrector(reader)
+        assert corrector is not None
+        pipelines.append(SearchPipeline(reader, shipped_encoder, suggester=Suggester(corrector.counts, None, corrector)))
+    for pipeline in pipelines:
+        assert pipeline.search(SearchRequest("sfa")).did_you_mean == "sofa"
+        assert pipeline.search(SearchRequest("sofa")).did_you_mean is None
+    remote, local = (p.search(SearchRequest("sofa", k=50, sort="price_asc")) for p in pipelines)
+    assert remote.total == local.total
+    assert [r["price"] for r in remote.results] == [r["price"] for r in local.results]
+
+
 def test_bm25_ranks_close_to_the_embedded_backend(cluster_reader, demo_reader) -> None:  # type: ignore[no-untyped-def]
     """The same documents match; the order differs only where scores are close: each
     shard scores with its own term statistics (two shards here), which
