@@ -2,7 +2,7 @@
 
 It runs after the learned and personal ranking and before the merchandising rules, so
 relevance breaks ties and a pin still holds its position under any sort. A sorted search
-recalls BM25's matches as deep as results are served (`SORT_DEPTH`) beside the usual
+recalls BM25's matches as deep as results are served (ranker/recall.py) beside the usual
 vector window, so the sorted list is the matching set the total counts (up to that depth),
 not only the relevance head; a product without the sorted value goes last.
 """
@@ -13,11 +13,9 @@ import numpy as np
 
 from indexer.store.base import Product, SearchReader
 from ranker.candidates import Candidate
-from ranker.recall import MAX_RESULTS
 from ranker.stages import SearchContext
 
 SORTS = ("relevance", "price_asc", "price_desc", "rating")
-SORT_DEPTH = MAX_RESULTS
 
 
 def _column(products: list[Product | None], name: str) -> np.ndarray:
