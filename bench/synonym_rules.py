@@ -66,7 +66,7 @@ def main() -> int:
     results = {}
     for name, rules, in_encoder in (("no rules", RuleBook(), False), ("synonyms, BM25 only", book, False),
                                     ("synonyms, BM25 and encoder", book, True)):
-        pipeline.synonyms_in_encoder = in_encoder
+        pipeline.recall.synonyms_in_encoder = in_encoder
 
         def search(query: str, k: int, rules: RuleBook = rules) -> list[str]:
             ranked = pipeline.rank(replace(SearchRequest(query), k=k), rules=rules)

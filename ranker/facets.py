@@ -48,12 +48,12 @@ def attribute_facets(buckets: list[FacetBucket], spec: FacetSpec) -> dict[str, l
 
 
 def shape_facets(facets: dict[str, list[FacetBucket]], filters: Filters,
-                 specs: Mapping[str, FacetSpec] | None = None) -> dict[str, list[dict[str, Any]]]:
+                 specs: Mapping[str, FacetSpec]) -> dict[str, list[dict[str, Any]]]:
     """Backend buckets -> the response's facets; `specs` (the index definition's) says
     which facets are grouped per attribute."""
     shaped: dict[str, list[dict[str, Any]]] = {}
     for name, buckets in facets.items():
-        spec = (specs or {}).get(name)
+        spec = specs.get(name)
         if spec is not None and spec.keys:
             for attribute, values in attribute_facets(buckets, spec).items():
                 shaped[attribute] = [b.to_json() for b in values]

@@ -157,7 +157,6 @@ class SearchPipeline:
         type-ahead and "did you mean" (ranker/suggest.py; None: neither). `synonyms_in_encoder`:
         the words synonym rules add go to the query encoder too, not only to BM25
         (docs/merchandising.md has the measurement that chose the default)."""
-        self.synonyms_in_encoder = synonyms_in_encoder
         self.suggester = suggester
         self.interleave = interleave
         self.rules = rules
@@ -173,7 +172,7 @@ class SearchPipeline:
         self.feature_log = feature_log
         self.recall_window = recall_window
         self.correct = CorrectStage(corrector)
-        self.recall = RecallStage(reader)
+        self.recall = RecallStage(reader, synonyms_in_encoder)
         self.fuse = FuseStage()
         personal = personal or PersonalSettings()
         self.personalize = PersonalizeStage(profiles, self.ranker, reader, min_evidence=personal.min_evidence,
@@ -218,7 +217,6 @@ class SearchPipeline:
                     required=request.filters.required + forced))
             query = plan(search.rules, search.text)
             search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
-            search.synonyms_in_encoder = self.synonyms_in_encoder
             search.query_rules = query.applied
         search.vector = vector
         recalled = _timed(search, "recall", self.recall)

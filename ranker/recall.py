@@ -28,8 +28,11 @@ def bm25_text(search: SearchContext) -> str:
 class RecallStage:
     name = "recall"
 
-    def __init__(self, reader: SearchReader):
+    def __init__(self, reader: SearchReader, synonyms_in_encoder: bool = False):
+        """`synonyms_in_encoder`: the encoder embeds the text with the synonym words too
+        (off: docs/merchandising.md has the measurement)."""
         self.reader = reader
+        self.synonyms_in_encoder = synonyms_in_encoder
 
     def __call__(self, search: SearchContext) -> Recalled:
         request, reader, window = search.request, self.reader, search.window
@@ -38,7 +41,7 @@ class RecallStage:
         depth = max(window, request.offset + request.k, MAX_RESULTS if request.sort != "relevance" else 0)
         if request.mode in ("hybrid", "vector") and search.vector is None:
             with search.timing("recall.encode"):
-                encoded = bm25_text(search) if search.synonyms_in_encoder else search.text
+                encoded = bm25_text(search) if self.synonyms_in_encoder else search.text
                 search.vector = search.embedder.encode_query(encoded)
         if request.mode == "hybrid" and reader.capabilities.hybrid_search and not search.rerank_depth:
             # The cluster fuses in its search pipeline and counts and facets in the same request.

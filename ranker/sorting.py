@@ -11,32 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.store.base import Product, SearchReader
+from indexer.store.base import Product, SearchReader, number_column
 from ranker.candidates import Candidate
 from ranker.stages import SearchContext
 
 SORTS = ("relevance", "price_asc", "price_desc", "rating")
 
 
-def _column(products: list[Product | None], name: str) -> np.ndarray:
-    """One numeric field of each product as floats; NaN where there is none."""
-    out = np.full(len(products), np.nan)
-    for n, product in enumerate(products):
-        value = product.get(name) if product is not None else None
-        if type(value) in (int, float):  # not bool; a one-comparison check, a thousand times a search
-            out[n] = value
-    return out
-
-
 def sorted_order(products: list[Product | None], sort: str) -> np.ndarray:
     """Positions of `products` in `sort` order; stable, so equal values keep the relevance
     order, and a product without the value goes last."""
     if sort in ("price_asc", "price_desc"):
-        price = _column(products, "price")
+        price = number_column(products, "price")
         key = np.where(np.isnan(price), np.inf, price if sort == "price_asc" else -price)
         return np.argsort(key, kind="stable")
     if sort == "rating":
-        rating, reviews = _column(products, "rating"), _column(products, "review_count")
+        rating, reviews = number_column(products, "rating"), number_column(products, "review_count")
         first = np.where(np.isnan(rating), np.inf, -rating)
         then = np.where(np.isnan(reviews), 0.0, -reviews)
         return np.lexsort((then, first))  # the last key sorts first; lexsort is stable

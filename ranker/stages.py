@@ -48,7 +48,6 @@ class SearchContext:
     personal: PersonalView | None = None  # the shopper's profile, when it changed this search
     rules: list[Any] = field(default_factory=list)  # the merchandising rules this search meets, in rule order
     bm25_extra: tuple[str, ...] = ()  # synonym words the BM25 side searches too (never the text features)
-    synonyms_in_encoder: bool = False  # the encoder embeds the text with the synonym words too
     redirect: str | None = None  # a redirect rule's URL
     query_rules: list[dict[str, Any]] = field(default_factory=list)  # what rewrite, synonym, redirect rules did
 

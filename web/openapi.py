@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from web.events_api import MAX_BATCH
-from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS, PRINTABLE_ID, SUGGEST_PARAMS
+from web.params import ATTRIBUTE_NAME, MAX_ID_LENGTH, NOT_BLANK, PARAMS, PRINTABLE_ID, SUGGEST_PARAMS, Param
 
 _ERROR = {"type": "object", "required": ["error", "message"], "additionalProperties": False, "properties": {
     "error": {"type": "string", "description": "A stable code: bad_request, no_index, backend_unavailable, …"},
@@ -181,13 +181,14 @@ def _json(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
+def _query_parameter(p: Param) -> dict[str, Any]:
+    return {"name": p.name, "in": "query", "required": p.required, "description": p.description,
+            **({"schema": {"type": "array", "items": p.schema}, "style": "form", "explode": True} if p.repeatable
+               else {"schema": p.schema})}
+
+
 def _parameters() -> list[dict[str, Any]]:
-    parameters: list[dict[str, Any]] = [
-        {"name": p.name, "in": "query", "required": p.required, "description": p.description,
-         **({"schema": {"type": "array", "items": p.schema}, "style": "form", "explode": True} if p.repeatable
-            else {"schema": p.schema})}
-        for p in PARAMS
-    ]
+    parameters: list[dict[str, Any]] = [_query_parameter(p) for p in PARAMS]
     # Free-form query parameters: every property of this object is a parameter of its own
     # (`attr.color=blue`), which is what style form + explode means for an object.
     parameters.append({
@@ -218,8 +219,7 @@ def openapi_document() -> dict[str, Any]:
                     "503": _json("No index to serve yet, or the search cluster is unreachable", "Error")}}},
             "/suggest": {"get": {
                 "summary": "Type-ahead: popular past queries and the catalog's words that complete what is typed",
-                "parameters": [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
-                                "schema": p.schema} for p in SUGGEST_PARAMS],
+                "parameters": [_query_parameter(p) for p in SUGGEST_PARAMS],
                 "responses": {
                     "200": _json("Suggestions, best first", "Suggestions"),
                     "400": _json("A parameter is missing or wrong (`parameter` names it)", "Error"),

@@ -72,6 +72,22 @@ class Unsupported(NotImplementedError):
     """A method of a capability this backend does not declare."""
 
 
+def number(value: Any) -> float | None:
+    """A product field's value as a number, or None (missing, text, or a boolean: Python
+    counts True as 1). Filters, rule masks and the sort stage read numbers the same way."""
+    return float(value) if type(value) in (int, float) else None
+
+
+def number_column(products: Sequence[Product | None], name: str) -> np.ndarray:
+    """One numeric field of each product as floats, NaN where there is none."""
+    out = np.full(len(products), np.nan)
+    for n, product in enumerate(products):
+        value = number(product.get(name)) if product is not None else None
+        if value is not None:
+            out[n] = value
+    return out
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a shopper narrowed the search to. Values within one field are OR-ed
@@ -118,10 +134,8 @@ class Filters:
         if self.ids and product.get("id") not in self.ids:
             return False
         for name, low, high in self.ranges:
-            number = product.get(name)
-            if not isinstance(number, int | float) or isinstance(number, bool):
-                return False
-            if (low is not None and number < low) or (high is not None and number > high):
+            value = number(product.get(name))
+            if value is None or (low is not None and value < low) or (high is not None and value > high):
                 return False
         if any(product.get(name) not in values for name, values in self.terms):
             return False

@@ -100,9 +100,9 @@ class EmbeddedReader:
 
     def _any_term(self, field: str, values: Sequence[str]) -> Query:
         """Documents with any of these values. tantivy's term-set query has a fixed cost of
-        its own (a quarter of a millisecond on the demo catalog, whatever the set's size),
-        which a hide rule per brand paid once each: up to some tens of values, a term query
-        or a disjunction of them is several times cheaper (measured in docs/merchandising.md)."""
+        its own whatever the set's size, which each hide rule on a brand or an id list paid
+        once: up to some tens of values, a term query or a disjunction of them is cheaper
+        (docs/merchandising.md has the measurement)."""
         values = list(dict.fromkeys(values))
         if len(values) == 1:
             return Query.term_query(self._schema, field, values[0])

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.store.base import Filters, category_levels
+from indexer.store.base import Filters, category_levels, number_column
 
 _KEPT = 4096  # hide and filter rules' masks kept per generation
 
@@ -23,7 +23,7 @@ class FilterColumns:
         self.size = len(products)
         self._kept: dict[Filters, np.ndarray | None] = {}
         self._ordinal = {p["id"]: n for n, p in enumerate(products)}
-        self.price = np.array([p.get("price", np.nan) for p in products], dtype=np.float64)
+        self.price = number_column(products, "price")
         # in_stock is three-valued: unknown stock matches neither in_stock=true nor false.
         self.in_stock = np.array([{True: 1, False: 0}.get(p.get("in_stock"), -1) for p in products], dtype=np.int8)
         postings: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -36,22 +36,19 @@ class FilterColumns:
                 postings[(f"attr.{key}", value)].append(ordinal)
         self._postings = {key: np.array(ords, dtype=np.int64) for key, ords in postings.items()}
         self._products = products
-        self._columns: dict[str, np.ndarray] = {}
+        self._numbers: dict[str, np.ndarray] = {}  # rule conditions' other fields, built on first use
+        self._keywords: dict[str, np.ndarray] = {}
 
     def _number(self, name: str) -> np.ndarray:
-        """A numeric field as floats (NaN: none), built on first use."""
-        if name not in self._columns:
-            values = [p.get(name) for p in self._products]
-            self._columns[name] = np.array([v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
-                                            for v in values], dtype=np.float64)
-        return self._columns[name]
+        if name not in self._numbers:
+            self._numbers[name] = number_column(self._products, name)
+        return self._numbers[name]
 
     def _keyword(self, name: str) -> np.ndarray:
-        """A keyword field as strings ("" for none), built on first use."""
-        key = f"keyword:{name}"
-        if key not in self._columns:
-            self._columns[key] = np.array([str(p.get(name) or "") for p in self._products], dtype=object)
-        return self._columns[key]
+        """A keyword field as strings ("" for none)."""
+        if name not in self._keywords:
+            self._keywords[name] = np.array([str(p.get(name) or "") for p in self._products], dtype=object)
+        return self._keywords[name]
 
     def _any_of(self, field: str, values: tuple[str, ...]) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from indexer.store.base import Filters, Product, category_levels
+from indexer.store.base import Filters, Product, category_levels, number
 
 KINDS = ("pin", "hide", "bury", "boost", "demote", "filter", "synonym", "rewrite", "redirect", "diversify")
 MATCHES = ("equals", "contains", "starts_with", "regex", "any")
@@ -101,11 +101,11 @@ class Condition:
             return self.value in category_levels(product.get("category") or "")
         if self.field == "in_stock":
             return product.get("in_stock") is self.value
-        if self.field in _RANGE_FIELDS:
-            number = product.get(self.field)
-            if not isinstance(number, int | float):
+        if self.field in _RANGE_FIELDS:  # read as the recall filters read it (indexer.store.base.number)
+            value = number(product.get(self.field))
+            if value is None:
                 return False
-            return (self.low is None or number >= self.low) and (self.high is None or number <= self.high)
+            return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
         if self.field.startswith("attributes."):
             return (product.get("attributes") or {}).get(self.field.split(".", 1)[1]) == self.value
         return product.get(self.field) == self.value  # exact, as the search filters match
