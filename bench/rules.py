@@ -3,11 +3,12 @@
     python bench/rules.py --data-dir DIR [--rules 1000] [--matching 50] [--searches 400] [--preview]
                           [--query sofa]
 
-Loads DIR the way a server worker does (ranker.serving) and runs the same searches three
+Loads DIR the way a server worker does (ranker.serving) and runs the same searches two
 ways, one thread, in alternation: with no rules, and with `--rules` rules stored of which
 `--matching` match the query (every ranking kind, conditions on brand, category, price and
 ids; the rest are scoped to other queries). Prints p50 and p99 of each, and the matching
-step alone. The rules are passed as a book, as the live reload hands them over.
+step alone, and how much of the difference each pipeline stage takes. The rules are
+passed as a book, as the live reload hands them over.
 `--preview` also times `POST /admin/preview` through the app with the matching rules as
 drafts.
 """
@@ -110,16 +111,19 @@ def main() -> int:
     book = make_rules(pipeline.reader.catalog().products, args.rules, args.matching, query=args.query)
     matched = len(book.matching(args.query, None, time.time()))
     empty = RuleBook()
-    request = SearchRequest(args.query, k=10)
+    request = SearchRequest(args.query, k=10, timings=True)
     for _ in range(30):  # warm-up
         pipeline.search(request, rules=book)
         pipeline.search(request, rules=empty)
     took: dict[str, list[float]] = {"no rules": [], f"{len(book.rules)} rules, {matched} matching": []}
+    stages: dict[str, dict[str, list[float]]] = {name: {} for name in took}
     for _ in range(args.searches):
         for name, rules in zip(took, (empty, book), strict=True):
             started = time.perf_counter()
-            pipeline.search(request, rules=rules)
+            response = pipeline.search(request, rules=rules)
             took[name].append((time.perf_counter() - started) * 1000)
+            for stage, ms in (response.timings or {}).items():
+                stages[name].setdefault(stage, []).append(ms)
     matching = []
     for _ in range(args.searches):
         started = time.perf_counter()
@@ -130,6 +134,10 @@ def main() -> int:
               f"p99 {np.percentile(values, 99):.2f} ms")
     if args.preview:
         preview(Path(settings.data_dir(args.data_dir)), args.searches, book, args.query)
+    without, with_rules = stages.values()
+    print("where the difference goes, p50 per stage (ms): " + ", ".join(
+        f"{stage} {np.median(with_rules[stage]) - np.median(without.get(stage, [0.0])):+.2f}"
+        for stage in with_rules if "." not in stage))
     first, second = (np.percentile(v, 50) for v in took.values())
     print(f"difference at p50: {second - first:+.2f} ms; matching {len(book.rules)} rules alone: "
           f"p50 {np.percentile(matching, 50):.3f} ms")
