@@ -12,13 +12,11 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from indexer.store.base import category_levels
+from indexer.store.base import PAIR_SEPARATOR, attribute_pairs, category_levels
+
+__all__ = ["PAIR_SEPARATOR", "merge_counts", "search_document", "term_counts"]
 
 DERIVED_FIELDS = ("category_levels", "attributes_text", "attribute_pairs")
-# Between an attribute's name and value in `attribute_pairs`, the field one terms
-# aggregation turns into a facet per attribute (ranker/facets.py); a control character,
-# so no catalog name or value contains it.
-PAIR_SEPARATOR = "\x1f"
 
 
 def search_document(product: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +25,7 @@ def search_document(product: dict[str, Any]) -> dict[str, Any]:
         doc["category_levels"] = category_levels(product["category"])
     if product.get("attributes"):
         doc["attributes_text"] = " ".join(str(v) for v in product["attributes"].values())
-        doc["attribute_pairs"] = [f"{k}{PAIR_SEPARATOR}{v}" for k, v in product["attributes"].items()]
+        doc["attribute_pairs"] = attribute_pairs(product)
     return doc
 
 

@@ -12,7 +12,7 @@ from opensearchpy.helpers import expand_action
 
 from indexer.mapping import load_definition
 from indexer.store import opensearch_bodies as bodies
-from indexer.store.base import Filters
+from indexer.store.base import Filters, TextQuery
 from ranker.fusion import FusionConfig
 from tests.conftest import SHARED
 
@@ -96,15 +96,29 @@ def test_search_pipeline_bodies(method: str) -> None:
 @pytest.mark.parametrize("filters", FILTERS)
 def test_search_bodies(filters: Filters) -> None:
     validator = search_validator()
+    precise = TextQuery("cordless drill 3/4 in.", ("cordfree",), "3<-1 6<-2")
+    words = ["cordless", "drill", "3/4", "in."]
     for body in (
-        bodies.bm25_body(DEFINITION, "cordless drill 3/4 in.", 100, filters),
+        bodies.bm25_body(DEFINITION, TextQuery("cordless drill 3/4 in."), words, 100, filters),
+        bodies.bm25_body(DEFINITION, precise, words, 100, filters),
         bodies.knn_body(DEFINITION, VECTOR, 100, filters),
         bodies.knn_body(DEFINITION, VECTOR, 100, filters, post_filter=True),
-        bodies.hybrid_body(DEFINITION, "gray sofa", VECTOR, 100, filters),
-        bodies.summary_body(DEFINITION, "gray sofa", ["SR-1", "SR-2"], filters),
-        bodies.summary_body(DEFINITION, "", ["SR-1"], filters),
+        bodies.hybrid_body(DEFINITION, TextQuery("gray sofa", (), "100%"), ["gray", "sofa"], VECTOR, 100, filters),
+        bodies.summary_body(DEFINITION, precise, words, ["SR-1", "SR-2"], filters),
+        bodies.summary_body(DEFINITION, TextQuery(""), [], ["SR-1"], filters),
+        bodies.value_counts_body(),
     ):
         check(validator, body)
+
+
+def test_a_precise_query_requires_the_integer_both_backends_compute() -> None:
+    body = bodies.bm25_body(DEFINITION, TextQuery("gray velvet sofa", (), "3<-1 6<-2"), ["gray", "velvet", "sofa"],
+                            10, Filters())
+    matching = body["query"]["bool"]["filter"][0]["bool"]
+    assert matching["minimum_should_match"] == 3
+    assert [c["multi_match"]["query"] for c in matching["should"]] == ["gray", "velvet", "sofa"]
+    loose = bodies.bm25_body(DEFINITION, TextQuery("gray velvet sofa"), ["gray", "velvet", "sofa"], 10, Filters())
+    assert "multi_match" in loose["query"]  # any one word: the scoring query alone
 
 
 def test_filters_become_prefilters_on_knn() -> None:
@@ -122,7 +136,7 @@ def test_filters_become_prefilters_on_knn() -> None:
     post = bodies.knn_query(DEFINITION, VECTOR, 50, filters, post_filter=True)
     assert post["bool"]["filter"] == bodies.filter_clauses(filters)  # applied to the 50 nearest, not inside k-NN
     assert "filter" not in post["bool"]["must"][0]["knn"]["embedding"]
-    hybrid = bodies.hybrid_body(DEFINITION, "drill", VECTOR, 100, filters)["query"]["hybrid"]["queries"]
+    hybrid = bodies.hybrid_body(DEFINITION, TextQuery("drill"), ["drill"], VECTOR, 100, filters)["query"]["hybrid"]["queries"]
     assert hybrid[0]["bool"]["filter"] == bodies.filter_clauses(filters)
     assert hybrid[1] == bodies.knn_query(DEFINITION, VECTOR, 100, filters, post_filter=True)  # as ShopRank fuses
     below = bodies.filter_clauses(Filters(price_min=25, price_below=50))
@@ -190,7 +204,7 @@ def test_the_validator_catches_a_bad_body() -> None:
     """The check above can fail: a wrong type and an unknown enum value are reported."""
     from tests.opensearch_spec import errors
 
-    body = bodies.bm25_body(DEFINITION, "x", 10, Filters())
+    body = bodies.bm25_body(DEFINITION, TextQuery("x"), ["x"], 10, Filters())
     body["size"] = "ten"
     body["query"]["multi_match"]["type"] = "closest_fields"
     problems = errors(search_validator(), body)

@@ -24,7 +24,7 @@ once for every backend.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -34,6 +34,14 @@ import numpy as np
 from indexer.mapping import IndexDefinition
 
 Product = dict[str, Any]
+# Between an attribute's name and value in the derived `attribute_pairs` field (one terms
+# aggregation turns it into a facet per attribute); a control character, so no catalog
+# name or value contains it.
+PAIR_SEPARATOR = "\x1f"
+
+
+def attribute_pairs(product: Product) -> list[str]:
+    return [f"{k}{PAIR_SEPARATOR}{v}" for k, v in (product.get("attributes") or {}).items()]
 
 
 def normalize_category(path: str) -> str:
@@ -137,14 +145,85 @@ class Filters:
             value = number(product.get(name))
             if value is None or (low is not None and value < low) or (high is not None and value > high):
                 return False
-        if any(product.get(name) not in values for name, values in self.terms):
-            return False
+        for name, values in self.terms:
+            have = attribute_pairs(product) if name == "attribute_pairs" else [product.get(name)]
+            if not any(value in values for value in have):
+                return False
         if any(hidden.matches(product) for hidden in self.excluded):
             return False
         if not all(forced.matches(product) for forced in self.required):
             return False
         attributes = product.get("attributes", {})
         return all(attributes.get(key) in values for key, values in self.attributes)
+
+
+# The keyword fields whose values a query can name: brands, category levels and
+# attribute name-value pairs (`attribute_pairs`).
+VALUE_FIELDS = ("brand", "category_levels", "attribute_pairs")
+MAX_VALUES_PER_FIELD = 10_000  # a cluster's terms aggregation returns the most frequent this many
+
+MAX_MATCH_WORDS = 10  # words a matching rule counts; later words still score, but are optional
+
+
+def required_words(spec: str | None, words: int) -> int:
+    """How many of `words` query words a product must contain, for an OpenSearch
+    `minimum_should_match` spec: an integer, a percentage, negative forms ("-1": all but
+    one) and conditional ones ("3<-1 6<-2": up to 3 words all, up to 6 all but one, then all
+    but two). None: one word is enough. Both backends send the integer this returns."""
+    if words == 0:
+        return 0
+    if spec is None:
+        return 1
+    chosen = "100%"
+    for part in spec.split():
+        if "<" in part:
+            limit, value = part.split("<", 1)
+            if words > int(limit):
+                chosen = value
+        else:
+            chosen = part
+    value = chosen.strip()
+    if value.endswith("%"):
+        percent = float(value[:-1])
+        count = int(words * abs(percent) / 100)
+        need = words - count if percent < 0 else count
+    else:
+        number = int(value)
+        need = words + number if number < 0 else number
+    return max(1, min(words, need))
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """What a BM25 search asks: `text` (and `extra`, the words synonym rules add) score the
+    matches; a product matches when at least `required_words(minimum_should_match, n)`
+    of the text's first `MAX_MATCH_WORDS` words occur in one of its search fields (a word
+    may be in the title, the next in the attributes), or any extra word does. With
+    `minimum_should_match=None` one word of either is enough: the loosest set, what a
+    plain string asks."""
+
+    text: str
+    extra: tuple[str, ...] = ()
+    minimum_should_match: str | None = None
+    match_text: str | None = None  # the words the rule counts, when not all of `text` (a relaxed search)
+
+    @property
+    def scored(self) -> str:
+        return " ".join((self.text, *self.extra)) if self.extra else self.text
+
+    @property
+    def counted(self) -> str:
+        return self.text if self.match_text is None else self.match_text
+
+
+def text_query_of(text: str | TextQuery) -> TextQuery:
+    return text if isinstance(text, TextQuery) else TextQuery(text)
+
+
+def match_words(text: str, has_tokens: Callable[[str], bool]) -> list[str]:
+    """The words a matching rule counts: whitespace-separated, each with at least one token
+    after analysis (a lone "*" or emoji is no word), the first `MAX_MATCH_WORDS`."""
+    return [word for word in text.split() if has_tokens(word)][:MAX_MATCH_WORDS]
 
 
 class Hit(NamedTuple):
@@ -227,11 +306,11 @@ class SearchReader(Protocol):
     @property
     def document_count(self) -> int: ...
 
-    def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]: ...
+    def bm25(self, text: str | TextQuery, k: int, filters: Filters) -> list[Hit]: ...
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters, post_filter: bool = False) -> list[Hit]: ...
 
-    def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
+    def match_summary(self, text: str | TextQuery, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
         """Count and facets of (products matching `text` ∪ `candidate_ids`) ∩ filters."""
         ...
 
@@ -249,7 +328,12 @@ class SearchReader(Protocol):
         """Changes when the dictionary does (a reindex, an upsert adding words)."""
         ...
 
-    def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
+    def value_counts(self) -> dict[str, dict[str, int]]:
+        """For each of `VALUE_FIELDS`, its values and how many products have each: what
+        query understanding reads a query's words against (ranker/understanding.py)."""
+        ...
+
+    def hybrid_search(self, text: str | TextQuery, vector: np.ndarray, k: int, filters: Filters,
                       method: str) -> tuple[list[Hit], MatchSummary]:
         """Capability `hybrid_search`: fused hits (`method`: weighted or rrf), total and facets."""
         ...

@@ -8,7 +8,9 @@ then cheap to search from any number of requests.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ import tantivy
 from tantivy import Occur, Query
 
 from indexer.analysis import FieldAnalyzer
-from indexer.documents import term_counts
+from indexer.documents import search_document, term_counts
 from indexer.mapping import IndexDefinition
 from indexer.store.base import (
+    MAX_VALUES_PER_FIELD,
+    VALUE_FIELDS,
     Capabilities,
     FacetBucket,
     FeatureDocument,
@@ -30,8 +34,12 @@ from indexer.store.base import (
     LocalCatalog,
     MatchSummary,
     Product,
+    TextQuery,
     Unsupported,
+    match_words,
     price_ranges,
+    required_words,
+    text_query_of,
 )
 from indexer.store.embedded_index import (
     ORD_FIELD,
@@ -50,6 +58,10 @@ HNSW_EF_SEARCH = 256
 EXACT_FILTERED_LIMIT = 20_000
 FLOAT_TYPES = ("double", "float", "half_float", "scaled_float")
 MAX_TERM_DISJUNCTION = 64  # beyond about this many values one term-set query is cheaper
+
+
+def _any(queries: list[Query]) -> Query:
+    return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
 
 
 class EmbeddedReader:
@@ -83,20 +95,57 @@ class EmbeddedReader:
 
     # --- queries -------------------------------------------------------------------
 
-    def _build_text_query(self, text: str) -> Query | None:
+    def _build_text_query(self, query: TextQuery) -> Query | None:
+        """The scoring query (`_scored`), restricted to the products that match well enough
+        (`_matching`) when the query says how many of its words must match."""
+        scoring = self._scored(query.scored)
+        if scoring is None or query.minimum_should_match is None:
+            return scoring
+        matching = self._matching(query)
+        return scoring if matching is None else self._and(scoring, matching)
+
+    def _field_tokens(self, text: str) -> list[tuple[str, float, list[str]]]:
+        """(tantivy field, boost, distinct tokens) of each search field the text has tokens in."""
+        return [(tantivy_field(path), boost, tokens) for path, boost in self.definition.search_fields.items()
+                if (tokens := list(dict.fromkeys(self._analysis(text, path))))]
+
+    def _scored(self, text: str) -> Query | None:
         """multi_match best_fields: the best field's score plus tie_breaker x the others."""
         per_field = []
-        for path, boost in self.definition.search_fields.items():
-            tokens = list(dict.fromkeys(self._analysis(text, path)))
-            if not tokens:
-                continue
-            name = tantivy_field(path)
+        for name, boost, tokens in self._field_tokens(text):
             terms = [Query.term_query(self._schema, name, t) for t in tokens]
-            field_query = terms[0] if len(terms) == 1 else Query.boolean_query([(Occur.Should, t) for t in terms])
-            per_field.append(Query.boost_query(field_query, boost))
+            per_field.append(Query.boost_query(_any(terms), boost))
         if not per_field:
             return None
         return Query.disjunction_max_query(per_field, tie_breaker=self.definition.tie_breaker)
+
+    def _word(self, word: str) -> Query | None:
+        """A product with any of the word's tokens in any search field."""
+        terms = [Query.term_query(self._schema, name, t) for name, _, tokens in self._field_tokens(word) for t in tokens]
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else Query.boolean_query([(Occur.Should, t) for t in terms])
+
+    def _matching(self, query: TextQuery) -> Query | None:
+        """At least `required_words` of the words, or any extra word: "at least m of n" is
+        "every n-m+1 of them hold one", a conjunction of small disjunctions (tantivy's
+        boolean query has no minimum-should-match)."""
+        words = [q for q in (self._word(w) for w in match_words(query.counted, self._has_tokens)) if q is not None]
+        if not words:
+            return None
+        need = required_words(query.minimum_should_match, len(words))
+        if need <= 1:
+            matching = _any(words)
+        elif need >= len(words):
+            matching = Query.boolean_query([(Occur.Must, w) for w in words])
+        else:
+            matching = Query.boolean_query([(Occur.Must, _any(list(group)))
+                                            for group in itertools.combinations(words, len(words) - need + 1)])
+        extra = [q for q in (self._word(w) for w in query.extra) if q is not None]
+        return _any([matching, *extra])
+
+    def _has_tokens(self, word: str) -> bool:
+        return bool(self._field_tokens(word))
 
     def _any_term(self, field: str, values: Sequence[str]) -> Query:
         """Documents with any of these values. tantivy's term-set query has a fixed cost of
@@ -157,8 +206,8 @@ class EmbeddedReader:
             return query
         return Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.const_score_query(filter_query, 0.0))])
 
-    def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]:
-        query = self._text_query(text)
+    def bm25(self, text: str | TextQuery, k: int, filters: Filters) -> list[Hit]:
+        query = self._text_query(text_query_of(text))
         if query is None or k <= 0:
             return []
         hits = self._searcher.search(self._and(query, self._filter_query(filters)), limit=k, count=False).hits
@@ -194,9 +243,9 @@ class EmbeddedReader:
         products = self._products  # numpy scalars are slow one by one: convert the arrays first
         return [Hit(products[o]["id"], s) for o, s in zip(found.tolist(), sims.tolist(), strict=True)]
 
-    def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
+    def match_summary(self, text: str | TextQuery, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
         should = []
-        text_query = self._text_query(text)
+        text_query = self._text_query(text_query_of(text))
         if text_query is not None:
             should.append(text_query)
         known = [i for i in candidate_ids if i in self._ord_by_id]
@@ -244,7 +293,18 @@ class EmbeddedReader:
     def vocabulary_stamp(self) -> tuple[str, int]:
         return self.generation, 0  # a generation's words never change
 
-    def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
+    @functools.cache  # noqa: B019 - one reader per generation, kept for its whole life
+    def value_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, Counter[str]] = {name: Counter() for name in VALUE_FIELDS}
+        for product in self._products:
+            document = search_document(product)
+            for name in VALUE_FIELDS:
+                value = document.get(name)
+                if value:
+                    counts[name].update(value if isinstance(value, list) else [value])
+        return {name: dict(c.most_common(MAX_VALUES_PER_FIELD)) for name, c in counts.items()}
+
+    def hybrid_search(self, text: str | TextQuery, vector: np.ndarray, k: int, filters: Filters,
                       method: str) -> tuple[list[Hit], MatchSummary]:
         raise Unsupported("the embedded backend fuses in ShopRank (ranker.fusion)")
 

@@ -31,6 +31,7 @@ from indexer.mapping import IndexDefinition
 from indexer.settings import OpenSearchSettings
 from indexer.store import opensearch_bodies as bodies
 from indexer.store.base import (
+    VALUE_FIELDS,
     BackendUnavailable,
     Capabilities,
     FacetBucket,
@@ -42,7 +43,10 @@ from indexer.store.base import (
     MatchSummary,
     Product,
     Published,
+    TextQuery,
     Unsupported,
+    match_words,
+    text_query_of,
 )
 from indexer.store.opensearch_client import describe
 from indexer.writer_lock import writer_lock
@@ -85,6 +89,7 @@ class OpenSearchReader(_Guarded):
         self.manifest = meta.get("manifest", {})
         self.vocabulary_words = int(meta.get("vocabulary_words", 0))  # changes when an upsert adds words
         self._vocabulary: dict[str, int] | None = None
+        self._values: dict[str, dict[str, int]] | None = None
         self.encoder_variant: str = self.manifest.get("encoder", {}).get("variant", "int8")
         self._analysis = FieldAnalyzer(definition)
 
@@ -99,17 +104,27 @@ class OpenSearchReader(_Guarded):
     def _hits(response: dict[str, Any]) -> list[Hit]:
         return [Hit(h["_id"], float(h["_score"] or 0.0)) for h in response["hits"]["hits"]]
 
-    def bm25(self, text: str, k: int, filters: Filters) -> list[Hit]:
-        return self._hits(self._search(bodies.bm25_body(self.definition, text, k, filters)))
+    def _words(self, query: TextQuery) -> list[str]:
+        return match_words(query.counted, lambda word: any(self._analysis(word, path)
+                                                         for path in self.definition.search_fields))
+
+    def bm25(self, text: str | TextQuery, k: int, filters: Filters) -> list[Hit]:
+        query = text_query_of(text)
+        return self._hits(self._search(bodies.bm25_body(self.definition, query, self._words(query), k, filters)))
 
     def knn(self, vector: np.ndarray, k: int, filters: Filters, post_filter: bool = False) -> list[Hit]:
-        return self._hits(self._search(bodies.knn_body(self.definition, vector, k, filters, post_filter)))
+        """Scores as inner products, the contract's: the engine reports 1 + ip for a
+        positive inner product and 1 / (1 - ip) otherwise (the k-NN plugin's
+        `innerproduct` space), so a similarity threshold means the same on both backends."""
+        hits = self._hits(self._search(bodies.knn_body(self.definition, vector, k, filters, post_filter)))
+        return [Hit(h.id, h.score - 1.0 if h.score >= 1.0 else 1.0 - 1.0 / max(h.score, 1e-9)) for h in hits]
 
-    def hybrid_search(self, text: str, vector: np.ndarray, k: int, filters: Filters,
+    def hybrid_search(self, text: str | TextQuery, vector: np.ndarray, k: int, filters: Filters,
                       method: str) -> tuple[list[Hit], MatchSummary]:
         """Fused hits (search pipeline of `method`: weighted or rrf), total and facets, in
         one request; the k-NN side is post-filtered, as ShopRank's own fusion does."""
-        response = self._search(bodies.hybrid_body(self.definition, text, vector, k, filters),
+        query = text_query_of(text)
+        response = self._search(bodies.hybrid_body(self.definition, query, self._words(query), vector, k, filters),
                                 search_pipeline=PIPELINES[method])
         return self._hits(response), self._summary(response)
 
@@ -121,10 +136,12 @@ class OpenSearchReader(_Guarded):
         }
         return MatchSummary(total=int(response["hits"]["total"]["value"]), facets=facets)
 
-    def match_summary(self, text: str, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
-        if not text.strip() and not candidate_ids:
+    def match_summary(self, text: str | TextQuery, candidate_ids: Sequence[str], filters: Filters) -> MatchSummary:
+        query = text_query_of(text)
+        if not query.scored.strip() and not candidate_ids:
             return MatchSummary(total=0, facets={})
-        return self._summary(self._search(bodies.summary_body(self.definition, text, candidate_ids, filters)))
+        return self._summary(self._search(bodies.summary_body(self.definition, query, self._words(query),
+                                                              candidate_ids, filters)))
 
     def analyze(self, text: str, field: str = "title") -> list[str]:
         return self._analysis(text, field)
@@ -145,6 +162,14 @@ class OpenSearchReader(_Guarded):
 
     def vocabulary_stamp(self) -> tuple[str, int]:
         return self.generation, self.vocabulary_words
+
+    def value_counts(self) -> dict[str, dict[str, int]]:
+        if self._values is None:
+            response = self._search(bodies.value_counts_body())
+            self._values = {name: {str(b["key"]): int(b["doc_count"])
+                                   for b in response.get("aggregations", {}).get(name, {}).get("buckets", [])}
+                            for name in VALUE_FIELDS}
+        return self._values
 
     def catalog(self) -> LocalCatalog:
         raise Unsupported("an OpenSearch index is not held in this process: use feature_documents()")

@@ -16,7 +16,14 @@ import numpy as np
 
 from indexer.documents import search_document
 from indexer.mapping import MAPPING_PATH, IndexDefinition
-from indexer.store.base import Filters, price_ranges
+from indexer.store.base import (
+    MAX_VALUES_PER_FIELD,
+    VALUE_FIELDS,
+    Filters,
+    TextQuery,
+    price_ranges,
+    required_words,
+)
 
 PIPELINE_FILES = {"weighted": "search-pipeline-weighted.json", "rrf": "search-pipeline-rrf.json"}
 
@@ -60,6 +67,34 @@ def text_query(definition: IndexDefinition, text: str) -> dict[str, Any]:
         "type": "best_fields",
         "tie_breaker": definition.tie_breaker,
     }}
+
+
+def _word_query(definition: IndexDefinition, word: str) -> dict[str, Any]:
+    """A product with any of the word's tokens in any search field."""
+    return {"multi_match": {"query": word, "fields": list(definition.search_fields)}}
+
+
+def matching_query(definition: IndexDefinition, query: TextQuery, words: Sequence[str]) -> dict[str, Any] | None:
+    """The products that match well enough: `required_words` of `words` (the text's
+    `match_words`, analysed client-side as the embedded backend does), or any extra word.
+    None: any word is enough (the scoring query's own matches)."""
+    if query.minimum_should_match is None or not words:
+        return None
+    need = required_words(query.minimum_should_match, len(words))
+    matching: dict[str, Any] = {"bool": {"should": [_word_query(definition, w) for w in words],
+                                         "minimum_should_match": need}}
+    if query.extra:
+        return {"bool": {"should": [matching, *(_word_query(definition, w) for w in query.extra)],
+                         "minimum_should_match": 1}}
+    return matching
+
+
+def scored_text_query(definition: IndexDefinition, query: TextQuery, words: Sequence[str]) -> dict[str, Any]:
+    """The best-fields scoring query over the text and its extra words, restricted to
+    `matching_query` (a filter: it adds no score)."""
+    scoring = text_query(definition, query.scored)
+    matching = matching_query(definition, query, words)
+    return scoring if matching is None else {"bool": {"must": [scoring], "filter": [matching]}}
 
 
 def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
@@ -110,8 +145,9 @@ def knn_query(definition: IndexDefinition, vector: np.ndarray, k: int, filters: 
     return {"knn": {definition.vector_field: spec}}
 
 
-def bm25_body(definition: IndexDefinition, text: str, k: int, filters: Filters) -> dict[str, Any]:
-    return {"size": k, "_source": False, "query": _filtered(text_query(definition, text), filters)}
+def bm25_body(definition: IndexDefinition, query: TextQuery, words: Sequence[str], k: int,
+              filters: Filters) -> dict[str, Any]:
+    return {"size": k, "_source": False, "query": _filtered(scored_text_query(definition, query, words), filters)}
 
 
 def knn_body(definition: IndexDefinition, vector: np.ndarray, k: int, filters: Filters,
@@ -129,7 +165,8 @@ def facet_aggregations(definition: IndexDefinition) -> dict[str, Any]:
     return aggregations
 
 
-def hybrid_body(definition: IndexDefinition, text: str, vector: np.ndarray, k: int, filters: Filters) -> dict[str, Any]:
+def hybrid_body(definition: IndexDefinition, query: TextQuery, words: Sequence[str], vector: np.ndarray, k: int,
+                filters: Filters) -> dict[str, Any]:
     """BM25 and k-NN in one request; the search pipeline normalises and fuses them. The
     k-NN side is the k nearest of the whole index, then filtered, so the total and the
     facets count the same union of both sub-queries' matches as the embedded backend's
@@ -139,18 +176,26 @@ def hybrid_body(definition: IndexDefinition, text: str, vector: np.ndarray, k: i
         "_source": False,
         "track_total_hits": True,
         "query": {"hybrid": {"queries": [
-            _filtered(text_query(definition, text), filters),
+            _filtered(scored_text_query(definition, query, words), filters),
             knn_query(definition, vector, k, filters, post_filter=True),
         ]}},
         "aggregations": facet_aggregations(definition),
     }
 
 
-def summary_body(definition: IndexDefinition, text: str, candidate_ids: Sequence[str], filters: Filters) -> dict[str, Any]:
+def value_counts_body() -> dict[str, Any]:
+    """Every brand, category level and attribute pair with its product count (up to
+    `MAX_VALUES_PER_FIELD` per field, most frequent first)."""
+    return {"size": 0, "aggregations": {name: {"terms": {"field": name, "size": MAX_VALUES_PER_FIELD}}
+                                        for name in VALUE_FIELDS}}
+
+
+def summary_body(definition: IndexDefinition, query: TextQuery, words: Sequence[str], candidate_ids: Sequence[str],
+                 filters: Filters) -> dict[str, Any]:
     """Count and facets over (BM25 matches ∪ k-NN candidates) after filters."""
     should: list[dict[str, Any]] = []
-    if text.strip():
-        should.append(text_query(definition, text))
+    if query.scored.strip():
+        should.append(scored_text_query(definition, query, words))
     if candidate_ids:
         should.append({"ids": {"values": list(candidate_ids)}})
     return {
