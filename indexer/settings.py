@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.minimum_should_match import required_words
+
 BACKENDS = ("embedded", "opensearch")
 ENCODER_VARIANTS = ("fp32", "int8")
 DEVICES = ("auto", "cpu", "cuda")
@@ -166,6 +168,44 @@ def personal_prior_strength() -> float:
     """$SHOPRANK_PERSONAL_PRIOR: how far the profile moves results while no personal model
     is served (0: not at all)."""
     return _number("SHOPRANK_PERSONAL_PRIOR", 0.5, 0.0, 100.0)
+
+
+DEFAULT_MINIMUM_SHOULD_MATCH = "3<-1 6<-2"  # docs/relevance.md has the measurement that chose it
+DEFAULT_VECTOR_THRESHOLD = 0.35
+DEFAULT_MATCH_RELAX_BELOW = 30
+
+
+def minimum_should_match() -> str | None:
+    """$SHOPRANK_MINIMUM_SHOULD_MATCH: how many of a query's words a product needs to be in
+    its matching set, in OpenSearch's `minimum_should_match` syntax ("3<-1 6<-2", "75%",
+    "-1"); `none`: any one word."""
+    raw = _get("SHOPRANK_MINIMUM_SHOULD_MATCH")
+    if raw is None:
+        return DEFAULT_MINIMUM_SHOULD_MATCH
+    if raw.lower() == "none":
+        return None
+    try:
+        for words in range(1, 12):
+            required_words(raw, words)
+    except ValueError:
+        raise SettingsError(f"SHOPRANK_MINIMUM_SHOULD_MATCH={raw!r}: use OpenSearch's minimum_should_match syntax "
+                            "(e.g. 2, -1, 75%, 3<-1 6<-2) or none") from None
+    return raw
+
+
+def vector_threshold() -> float | None:
+    """$SHOPRANK_VECTOR_THRESHOLD: the least similarity (-1 to 1) a vector neighbour needs to
+    be in a search's matching set; `none`: every neighbour in the recall window."""
+    raw = _get("SHOPRANK_VECTOR_THRESHOLD")
+    if raw is not None and raw.lower() == "none":
+        return None
+    return _number("SHOPRANK_VECTOR_THRESHOLD", DEFAULT_VECTOR_THRESHOLD, -1.0, 1.0)
+
+
+def match_relax_below() -> int:
+    """$SHOPRANK_MATCH_RELAX_BELOW: with fewer precise text matches than this, a search
+    matches by any one of its words after all (0: never)."""
+    return int(_number("SHOPRANK_MATCH_RELAX_BELOW", DEFAULT_MATCH_RELAX_BELOW, 0, 10_000))
 
 
 def java_home() -> Path | None:

@@ -8,6 +8,7 @@ from typing import Any
 from indexer.documents import PAIR_SEPARATOR
 from indexer.mapping import FacetSpec
 from indexer.store.base import FacetBucket, Filters, MatchSummary, SearchReader
+from ranker.recall import bm25_text
 from ranker.stages import Recalled, SearchContext
 
 ATTRIBUTE_PREFIX = "attr."  # the filter parameter an attribute facet's values lead to
@@ -82,5 +83,5 @@ class FacetsStage:
     def __call__(self, search: SearchContext, recalled: Recalled) -> MatchSummary:
         if recalled.summary is not None:
             return recalled.summary
-        text = search.text if search.request.mode != "vector" else ""
+        text = bm25_text(search) if search.request.mode != "vector" else ""
         return self.reader.match_summary(text, [h.id for h in recalled.vector], search.request.filters)

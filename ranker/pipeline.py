@@ -29,13 +29,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from indexer.store.base import MatchSummary, SearchReader
+from indexer import settings
+from indexer.store.base import MatchSummary, SearchReader, TextQuery
 from ranker.candidates import Candidate
 from ranker.facets import FacetsStage, shape_facets
 from ranker.feature_log import FeatureLog
 from ranker.fusion import FusionConfig
 from ranker.interleave import Interleaving, team_draft
 from ranker.merchandising import MerchandiseStage
+from ranker.no_results import no_results_suggestions
 from ranker.personalize import PersonalizeStage, ProfileSource
 from ranker.recall import MIN_RECALL_WINDOW, FuseStage, RecallStage, bm25_text
 from ranker.request import SearchRequest, SearchResponse
@@ -43,8 +45,9 @@ from ranker.rerank import LearnedRanker, RerankStage
 from ranker.rules.engine import RuleBook, hidden_filters, plan, required_filters
 from ranker.sorting import SortStage
 from ranker.spelling import CorrectStage, QueryCorrector
-from ranker.stages import QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
+from ranker.stages import Matching, QueryEmbedder, RankingStage, Recalled, SearchContext, Unchanged
 from ranker.suggest import Suggester
+from ranker.understanding import query_understanding, understood_suggestions
 
 STAGES = ("correct", "recall", "fuse", "rerank", "personalize", "sort", "merchandise", "page", "facets")
 RESULT_FIELDS = ("id", "title", "brand", "category", "price", "currency", "in_stock", "rating",
@@ -147,7 +150,8 @@ class SearchPipeline:
                  disabled: Sequence[str] = (), profiles: ProfileSource | None = None,
                  personal: PersonalSettings | None = None, interleave: InterleaveWith | None = None,
                  rules: Callable[[], RuleBook] | None = None, suggester: Suggester | None = None,
-                 synonyms_in_encoder: bool = False):
+                 synonyms_in_encoder: bool = False, matching: Matching | None = None,
+                 understand: bool = True):
         """`recall_window`: candidates from each side when no model re-ranks (a model
         recalls as deep as it re-ranks). `disabled`: ranking stages to leave out (an
         evaluation measuring what each one adds). `profiles`: where shoppers' profiles
@@ -156,7 +160,12 @@ class SearchPipeline:
         the merchandising rules in force (ranker/rules/live.py; None: no rules). `suggester`:
         type-ahead and "did you mean" (ranker/suggest.py; None: neither). `synonyms_in_encoder`:
         the words synonym rules add go to the query encoder too, not only to BM25
-        (docs/merchandising.md has the measurement that chose the default)."""
+        (docs/merchandising.md has the measurement that chose the default). `matching`: how
+        well a product must match to be in the matching set (None: as the settings say).
+        `understand`: read the catalog values the query names (ranker/understanding.py)."""
+        self.matching = matching or Matching(settings.minimum_should_match(), settings.vector_threshold(),
+                                             settings.match_relax_below())
+        self.understanding = query_understanding(reader) if understand else None
         self.suggester = suggester
         self.interleave = interleave
         self.rules = rules
@@ -195,7 +204,8 @@ class SearchPipeline:
         depth = ranker.depth if ranker is not None and request.rerank and request.mode == "hybrid" else 0
         embedder = (ranker.query_encoder if ranker is not None and depth else None) or self.embedder
         return SearchContext(request, uuid.uuid4().hex, request.fusion or self.fusion,
-                             window=max(self.recall_window, depth), rerank_depth=depth, embedder=embedder)
+                             window=max(self.recall_window, depth), rerank_depth=depth, embedder=embedder,
+                             matching=self.matching)
 
     def searched_text(self, query: str) -> str:
         """What the correct stage makes of `query`."""
@@ -218,6 +228,9 @@ class SearchPipeline:
             query = plan(search.rules, search.text)
             search.text, search.bm25_extra, search.redirect = query.text, query.bm25_extra, query.redirect
             search.query_rules = query.applied
+        if self.understanding is not None and request.mode != "vector":
+            with search.timing("correct.understand"):
+                search.understood = self.understanding(search.text)
         search.vector = vector
         recalled = _timed(search, "recall", self.recall)
         candidates = _timed(search, "fuse", self.fuse, recalled)
@@ -236,8 +249,15 @@ class SearchPipeline:
         page = _timed(search, "page", self.page, candidates)
         summary: MatchSummary = _timed(search, "facets", self.facets, ranked.recalled)
         self._log_features(search, page.candidates)
+        did_you_mean = self._did_you_mean(search, ranked.recalled)
+        suggestions = (no_results_suggestions(self.reader, search.text, search.request.filters,
+                                              self.matching.minimum_should_match,
+                                              self.corrector.counts if self.corrector else {}, did_you_mean)
+                       if summary.total == 0 and request.mode != "vector" else [])
         return SearchResponse(
-            did_you_mean=self._did_you_mean(search, ranked.recalled),
+            did_you_mean=did_you_mean,
+            suggestions=suggestions,
+            understood=understood_suggestions(search.understood, request.filters),
             query=request.query,
             total=summary.total,
             results=page.results,
@@ -265,7 +285,9 @@ class SearchPipeline:
                 return None  # more matches than the vector side can hold: some matched by text
             if self.reader.bm25(bm25_text(search), 1, filters):
                 return None
-        return self.suggester.did_you_mean(search.text, lambda text: bool(self.reader.bm25(text, 1, filters)))
+        msm = search.matching.minimum_should_match
+        return self.suggester.did_you_mean(
+            search.text, lambda text: bool(self.reader.bm25(TextQuery(text, (), msm), 1, filters)))
 
     def _log_features(self, search: SearchContext, page: list[Candidate]) -> None:
         if self.feature_log is None or not page or page[0].feature_row is None or not self.feature_log.sampled():

@@ -11,18 +11,51 @@ by it.
 
 from __future__ import annotations
 
-from indexer.store.base import Hit, SearchReader
+from dataclasses import replace
+
+from indexer.store.base import Hit, SearchReader, TextQuery
 from ranker.candidates import Candidate
 from ranker.fusion import fuse_hits
 from ranker.stages import Recalled, SearchContext
+from ranker.understanding import lifted_filters
 
 MIN_RECALL_WINDOW = 100
 MAX_RESULTS = 1_000  # offset + k
+MAX_LIFTED = 4  # named values that order recall; one text search each
 
 
-def bm25_text(search: SearchContext) -> str:
-    """The query BM25 searches: the text, and the words synonym rules add."""
-    return " ".join((search.text, *search.bm25_extra)) if search.bm25_extra else search.text
+def bm25_text(search: SearchContext) -> TextQuery:
+    """The query BM25 searches: the text, the words synonym rules add, and how many of the
+    text's words a product must contain (`Matching`)."""
+    return TextQuery(search.text, search.bm25_extra, search.matching.minimum_should_match, search.match_text)
+
+
+def product_words(search: SearchContext) -> list[str]:
+    """The query's words that name no attribute or brand value: what the shopper is looking for."""
+    named = {word for phrase in search.understood if phrase.liftable for word in phrase.text.split()}
+    return [w for w in search.text.split() if w not in named]
+
+
+def relax(search: SearchContext, reader: SearchReader, depth: int | None = None) -> list[Hit]:
+    """The text side's hits (`depth` deep; None: only as many as the check needs), relaxed
+    while fewer than `relax_below` products match: first to the words that name no
+    attribute or brand value ("gray velvet sofa": every sofa, the gray velvet ones lifted
+    first), then to any one word. The search's matching changes with it, so the total and
+    facets count the same set. docs/relevance.md has the measurement behind the default."""
+    need = search.matching.relax_below
+    filters = search.request.filters
+    hits = reader.bm25(bm25_text(search), depth or need, filters) if depth or need else []
+    if search.matching.minimum_should_match is None or len(hits) >= need:
+        return hits
+    words = product_words(search)
+    if words and len(words) < len(search.text.split()):
+        search.match_text = " ".join(words)
+        hits = reader.bm25(bm25_text(search), depth or need, filters)
+        if len(hits) >= need:
+            return hits
+    search.match_text = None
+    search.matching = replace(search.matching, minimum_should_match=None)
+    return reader.bm25(bm25_text(search), depth or need, filters) if depth else []
 
 
 class RecallStage:
@@ -41,35 +74,88 @@ class RecallStage:
         depth = max(window, request.offset + request.k, MAX_RESULTS if request.sort != "relevance" else 0)
         if request.mode in ("hybrid", "vector") and search.vector is None:
             with search.timing("recall.encode"):
-                encoded = bm25_text(search) if self.synonyms_in_encoder else search.text
+                encoded = bm25_text(search).scored if self.synonyms_in_encoder else search.text
                 search.vector = search.embedder.encode_query(encoded)
         if request.mode == "hybrid" and reader.capabilities.hybrid_search and not search.rerank_depth:
             # The cluster fuses in its search pipeline and counts and facets in the same request.
             assert search.vector is not None
             with search.timing("recall.hybrid"):
+                relax(search, reader)  # first: the hybrid request counts the set it settles on
                 hits, summary = reader.hybrid_search(bm25_text(search), search.vector, window, request.filters,
                                                      search.fusion.method)
             deeper = reader.bm25(bm25_text(search), depth, request.filters) if depth > window else []
-            return Recalled(deeper, [], [Candidate(h.id, h.score, fused_score=h.score) for h in hits], summary)
+            return Recalled(deeper, [], [Candidate(h.id, h.score, fused_score=h.score) for h in hits], summary,
+                            lifted=self._lifted(search))
         bm25: list[Hit] = []
         vector: list[Hit] = []
         if request.mode != "vector":
             with search.timing("recall.bm25"):
-                bm25 = reader.bm25(bm25_text(search), depth, request.filters)
+                bm25 = self._text_hits(search, depth)
         if search.vector is not None:
             with search.timing("recall.knn"):
                 vector = reader.knn(search.vector, window, request.filters, post_filter=True)
-        return Recalled(bm25, vector)
+            threshold = search.matching.vector_threshold
+            if threshold is not None:
+                vector = [h for h in vector if h.score >= threshold]
+        return Recalled(bm25, vector, lifted=self._lifted(search) if request.mode != "vector" else [])
+
+    def _text_hits(self, search: SearchContext, depth: int) -> list[Hit]:
+        return relax(search, self.reader, depth)
+
+    def _lifted(self, search: SearchContext) -> list[list[Hit]]:
+        """For each attribute or brand value the query names, the text matches that have it
+        (in BM25 order), so they are candidates even when the text alone ranks them low."""
+        filters = search.request.filters
+        named = lifted_filters(search.understood)[:MAX_LIFTED]
+        if not named:
+            return []
+        words = product_words(search)  # a lifted product has every one of them, however loose the search
+        query = replace(bm25_text(search), minimum_should_match="100%", match_text=" ".join(words)) if words \
+            else bm25_text(search)
+        groups = [named] + ([(n,) for n in named] if len(named) > 1 else [])  # all of them first, then each
+        out = []
+        with search.timing("recall.lifted"):
+            for required in groups:
+                out.append(self.reader.bm25(query, search.window,
+                                            replace(filters, required=(*filters.required, *required))))
+        return out
+
+
+def lift(candidates: list[Candidate], lifted: list[list[Hit]]) -> list[Candidate]:
+    """The candidates ordered by how many of the named values they have, most first:
+    `lifted` holds the text matches with all of them, then (for several) those with each
+    one, so a product deep in one value's long list still counts for all. Those recall's
+    window missed join their group after the ones it had; each group keeps its order."""
+    have: dict[str, int] = {}
+    named = max(1, len(lifted) - 1)
+    for h in lifted[0] if lifted else []:
+        have[h.id] = named
+    for hits in lifted[1:]:
+        for h in hits:
+            have[h.id] = have.get(h.id, 0) + 1 if have.get(h.id) != named else named
+    if not have:
+        return candidates
+    present = {c.id for c in candidates}
+    floor = min((c.score for c in candidates), default=0.0)
+    scores = {h.id: h.score for hits in lifted for h in hits}
+    candidates = candidates + [Candidate(i, floor, bm25_score=scores[i]) for i in have if i not in present]
+    for c in candidates:
+        c.lifted = have.get(c.id, 0)
+    return sorted(candidates, key=lambda c: -c.lifted)  # stable: each group in its order
 
 
 class FuseStage:
     """Recalled hits -> candidates: fused within the recall window (the same for every
     page of a search), then BM25 hits beyond the window in BM25 order, so a product
-    appears on exactly one page. Single-sided modes keep that side's order."""
+    appears on exactly one page. Single-sided modes keep that side's order. The text
+    matches with every value the query names come first (`lift`)."""
 
     name = "fuse"
 
     def __call__(self, search: SearchContext, recalled: Recalled) -> list[Candidate]:
+        return lift(self._fused(search, recalled), recalled.lifted)
+
+    def _fused(self, search: SearchContext, recalled: Recalled) -> list[Candidate]:
         window, mode = search.window, search.request.mode
         if mode == "bm25":
             return [Candidate(h.id, h.score, bm25_rank=r, bm25_score=h.score) for r, h in enumerate(recalled.bm25, 1)]

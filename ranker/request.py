@@ -59,11 +59,14 @@ class SearchResponse:
     redirect: str | None = None  # a redirect rule's URL: the page goes there
     did_you_mean: str | None = None  # a query that finds products by its words, when this one found none
     rules: dict[str, list[str]] = field(default_factory=dict)  # rule id -> shown products it touched (recorded)
+    understood: list[dict[str, Any]] = field(default_factory=list)  # catalog values the query names: {field, value, text}
+    suggestions: list[dict[str, Any]] = field(default_factory=list)  # with no results: searches that find some
 
     def to_json(self) -> dict[str, Any]:
         out = {"query": self.query, "corrected_query": self.corrected_query, "total": self.total,
                "results": self.results, "facets": self.facets, "took_ms": round(self.took_ms, 2),
-               "generation": self.generation, "query_id": self.query_id}
+               "generation": self.generation, "query_id": self.query_id, "understood": self.understood,
+               "suggestions": self.suggestions}
         if self.timings is not None:
             out["timings"] = {name: round(ms, 3) for name, ms in self.timings.items()}
         if self.redirect is not None:

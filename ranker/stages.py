@@ -23,12 +23,28 @@ from ranker.features.compute import FeatureInputs
 from ranker.features.personal import PersonalView
 from ranker.fusion import FusionConfig
 from ranker.request import SearchRequest
+from ranker.understanding import Phrase
 
 
 class QueryEmbedder(Protocol):
     """Anything that turns query text into a unit vector in the index's space."""
 
     def encode_query(self, text: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Which products are a search's matching set (what `total` and the facets count, and
+    what recall may return): those with at least `minimum_should_match` of the query's
+    words (OpenSearch's syntax; None: any one word), and the vector side's neighbours whose
+    similarity (inner product of unit vectors) is at least `vector_threshold` (None: all
+    of the recall window). When fewer than `relax_below` products match the words that
+    precisely, one word is enough after all. docs/relevance.md has the measurements behind
+    the defaults."""
+
+    minimum_should_match: str | None = None
+    vector_threshold: float | None = None
+    relax_below: int = 0  # fewer precise text matches than this: one word is enough after all
 
 
 @dataclass
@@ -50,6 +66,9 @@ class SearchContext:
     bm25_extra: tuple[str, ...] = ()  # synonym words the BM25 side searches too (never the text features)
     redirect: str | None = None  # a redirect rule's URL
     query_rules: list[dict[str, Any]] = field(default_factory=list)  # what rewrite, synonym, redirect rules did
+    matching: Matching = Matching()  # which products match well enough to count
+    match_text: str | None = None  # the words matching counts, when recall relaxed it to the product words
+    understood: list[Phrase] = field(default_factory=list)  # what the text names (ranker/understanding.py)
 
     @property
     def corrected_query(self) -> str | None:
@@ -86,6 +105,7 @@ class Recalled:
     vector: list[Hit]
     fused: list[Candidate] | None = None
     summary: MatchSummary | None = None
+    lifted: list[list[Hit]] = field(default_factory=list)  # per value the query names: the text matches with it
 
 
 class RankingStage(Protocol):

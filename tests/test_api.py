@@ -18,7 +18,7 @@ def test_search_returns_the_documented_shape(server) -> None:  # type: ignore[no
     status, body = search(server, q="wireless headphones", k=5)
     assert status == 200
     assert list(body) == ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation",
-                          "query_id"]
+                          "query_id", "understood", "suggestions"]
     assert body["query"] == "wireless headphones"
     assert body["corrected_query"] is None  # every word is the catalog's own
     assert len(body["results"]) == 5

@@ -125,6 +125,7 @@ def test_the_shopper_page_suggests_sorts_and_filters_by_attribute(browser_page: 
     assert prices(page) == sorted(prices(page), reverse=True)  # the sort stays with the filter
     page.goto(base + "/?q=sfa")
     shot("did-you-mean")
+    assert "No results for sfa" in page.inner_text(".no-results")  # nothing close enough: said, not padded
     page.click(".did-you-mean a")
     page.wait_for_selector(".result")
     assert page.locator("input[name=q]").input_value() == "sofa" and titles(page)

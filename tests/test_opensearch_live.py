@@ -17,7 +17,7 @@ import pytest
 
 from indexer.__main__ import EXIT_OK
 from indexer.__main__ import main as indexer_main
-from indexer.store.base import Filters
+from indexer.store.base import Filters, TextQuery
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("OPENSEARCH_URL"),
@@ -73,15 +73,29 @@ def test_totals_and_facets_equal_the_embedded_backend(cluster_reader, demo_reade
     for query in QUERIES:
         vector_candidates = [h.id for h in demo_reader.knn(shipped_encoder.encode_query(query), 30, Filters())]
         for filters in FILTERS:
-            for ids in ([], vector_candidates):
-                local = demo_reader.match_summary(query, ids, filters)
-                remote = cluster_reader.match_summary(query, ids, filters)
-                assert remote.total == local.total, (query, filters, len(ids))
+            for ids, text in (([], query), (vector_candidates, query), ([], TextQuery(query, (), "3<-1 6<-2")),
+                              (vector_candidates, TextQuery(query, ("sofa",), "100%"))):
+                local = demo_reader.match_summary(text, ids, filters)
+                remote = cluster_reader.match_summary(text, ids, filters)
+                assert remote.total == local.total, (text, filters, len(ids))
                 matching += local.total > 0
                 for facet, buckets in local.facets.items():
                     assert ({(b.value, b.count) for b in remote.facets[facet]}
                             == {(b.value, b.count) for b in buckets}), (query, filters, facet)
     assert matching >= len(QUERIES) * len(FILTERS)  # most searches match something: not a comparison of empties
+
+
+def test_knn_similarities_and_value_counts_equal_the_embedded_backend(cluster_reader, demo_reader,  # type: ignore[no-untyped-def]
+                                                                     shipped_encoder) -> None:
+    """The same similarity threshold means the same on both backends, and query
+    understanding reads the same vocabulary from each."""
+    for query in QUERIES:
+        vector = shipped_encoder.encode_query(query)
+        local = {h.id: h.score for h in demo_reader.knn(vector, 20, Filters())}
+        remote = {h.id: h.score for h in cluster_reader.knn(vector, 20, Filters())}
+        shared = set(local) & set(remote)
+        assert len(shared) >= 15 and all(abs(local[i] - remote[i]) < 1e-3 for i in shared), query
+    assert cluster_reader.value_counts() == demo_reader.value_counts()
 
 
 def test_did_you_mean_and_sort_on_the_cluster(cluster_reader, demo_reader, shipped_encoder) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +127,9 @@ def test_bm25_ranks_close_to_the_embedded_backend(cluster_reader, demo_reader) -
     asks of every product in OpenSearch's top 10 that our own BM25 scores it close to our
     10th best, not that the two lists agree rank by rank."""
     for query in QUERIES:
+        precise = TextQuery(query, (), "3<-1 6<-2")
+        assert ({h.id for h in cluster_reader.bm25(precise, 1000, Filters())}
+                == {h.id for h in demo_reader.bm25(precise, 1000, Filters())}), query
         local = demo_reader.bm25(query, 1000, Filters())
         remote = cluster_reader.bm25(query, 1000, Filters())
         assert {h.id for h in remote} == {h.id for h in local}, query

@@ -26,12 +26,14 @@ _RESULT = {"type": "object", "required": ["id", "title", "score"], "properties":
                                                  "learned model ranks, each model's score and the features."}}}
 _SEARCH_RESPONSE = {
     "type": "object",
-    "required": ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation", "query_id"],
+    "required": ["query", "corrected_query", "total", "results", "facets", "took_ms", "generation", "query_id",
+                 "understood", "suggestions"],
     "properties": {
         "query": {"type": "string"},
         "corrected_query": {"type": ["string", "null"], "description": "The words searched, when correction changed the query."},
-        "total": {"type": "integer", "minimum": 0, "description": "Products matching the query text or among its "
-                  "vector candidates, after filters; the same for every page."},
+        "total": {"type": "integer", "minimum": 0, "description": "Products matching the query well enough (enough "
+                  "of its words, or a vector neighbour above the similarity threshold), after filters; the same for "
+                  "every page."},
         "results": {"type": "array", "items": _RESULT},
         "facets": {"type": "object", "additionalProperties": {"type": "array", "items": _BUCKET}},
         "took_ms": {"type": "number"},
@@ -43,6 +45,19 @@ _SEARCH_RESPONSE = {
         "redirect": {"type": "string", "description": "A redirect rule's URL: the page goes there."},
         "did_you_mean": {"type": "string", "description": "When the query's words matched no product (the results "
                          "are only its nearest vectors): a query like it whose words do."},
+        "understood": {"type": "array", "description": "Catalog values the query's words name (an attribute value, a "
+                       "brand, a category), offered as filters; never applied by themselves.",
+                       "items": {"type": "object", "required": ["field", "value", "text"], "properties": {
+                           "field": {"type": "string", "description": "attr.<name>, brand or category: the filter "
+                                     "parameter"},
+                           "value": {"type": "string"}, "text": {"type": "string", "description": "the words naming it"}}}},
+        "suggestions": {"type": "array", "description": "With no results: searches that find products (a corrected "
+                        "spelling, the query without its rarest word, the query without its filters).",
+                        "items": {"type": "object", "required": ["query", "reason", "filters", "total"], "properties": {
+                            "query": {"type": "string"},
+                            "reason": {"enum": ["spelling", "fewer_words", "no_filters"]},
+                            "filters": {"type": "boolean", "description": "whether the search's filters are kept"},
+                            "total": {"type": "integer", "minimum": 1}}}},
     }}
 _SUGGESTIONS = {"type": "object", "required": ["query", "suggestions"], "properties": {
     "query": {"type": "string"},

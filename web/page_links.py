@@ -52,3 +52,9 @@ class PageLinks:
 
     def page(self, offset: int) -> str:
         return self._link([*self._filtered(), ("offset", str(offset))])
+
+    def searching(self, query: str, keep_filters: bool) -> str:
+        """Another query, with the current filters or with none of them."""
+        if keep_filters:
+            return self.adding("q", query)
+        return self._link([("q", query), *((k, v) for k, v in self.pairs if k in ("sort", "k"))])

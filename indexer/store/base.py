@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from indexer.mapping import IndexDefinition
+from indexer.minimum_should_match import required_words as required_words  # beside TextQuery, for callers
 
 Product = dict[str, Any]
 # Between an attribute's name and value in the derived `attribute_pairs` field (one terms
@@ -163,34 +164,6 @@ VALUE_FIELDS = ("brand", "category_levels", "attribute_pairs")
 MAX_VALUES_PER_FIELD = 10_000  # a cluster's terms aggregation returns the most frequent this many
 
 MAX_MATCH_WORDS = 10  # words a matching rule counts; later words still score, but are optional
-
-
-def required_words(spec: str | None, words: int) -> int:
-    """How many of `words` query words a product must contain, for an OpenSearch
-    `minimum_should_match` spec: an integer, a percentage, negative forms ("-1": all but
-    one) and conditional ones ("3<-1 6<-2": up to 3 words all, up to 6 all but one, then all
-    but two). None: one word is enough. Both backends send the integer this returns."""
-    if words == 0:
-        return 0
-    if spec is None:
-        return 1
-    chosen = "100%"
-    for part in spec.split():
-        if "<" in part:
-            limit, value = part.split("<", 1)
-            if words > int(limit):
-                chosen = value
-        else:
-            chosen = part
-    value = chosen.strip()
-    if value.endswith("%"):
-        percent = float(value[:-1])
-        count = int(words * abs(percent) / 100)
-        need = words - count if percent < 0 else count
-    else:
-        number = int(value)
-        need = words + number if number < 0 else number
-    return max(1, min(words, need))
 
 
 @dataclass(frozen=True)

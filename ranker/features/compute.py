@@ -82,6 +82,9 @@ def compute_features(query: str, query_vector: np.ndarray, candidates: Candidate
     out[:, FEATURE_INDEX["brand_in_query"]] = (np.strings.str_len(brands) > 0) & (np.strings.find(phrase, brands) >= 0)
     out[:, FEATURE_INDEX["category_query_overlap"]] = (
         table.category_tokens.count_in(rows, query_ids) / max(1, len(query_tokens)))
+    for phrase in table.understanding(query):  # how many of the values the query names it has
+        named = table.token_ids((v.key for v in phrase.values), table.value_vocabulary)
+        out[:, FEATURE_INDEX["query_values_matched"]] += table.values.count_in(rows, named) > 0
 
     out[:, FEATURE_INDEX["log_price"]] = table.log_price[rows]
     out[:, FEATURE_INDEX["rating"]] = table.rating[rows]

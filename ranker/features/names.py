@@ -19,7 +19,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "title_query_overlap", "title_coverage", "exact_phrase_in_title",
     "query_coverage_all_fields", "query_tokens_missing", "title_trigram_overlap", "title_trigram_jaccard",
     "query_has_units", "query_units_matched", "units_conflict",
-    "brand_in_query", "category_query_overlap",
+    "brand_in_query", "category_query_overlap", "query_values_matched",
     "log_price", "rating", "has_rating", "log_review_count", "log_popularity", "in_stock",
     "query_length", "title_length",
     *PERSONAL_FEATURES,

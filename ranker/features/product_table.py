@@ -15,6 +15,7 @@ from ranker.features.field_bm25 import FieldBM25, combine_field_scores, field_te
 from ranker.features.personal import PersonalTable
 from ranker.features.token_bags import TokenBags, char_trigrams
 from ranker.features.units import unit_kind, unit_tokens
+from ranker.understanding import QueryUnderstanding, product_values, value_counts
 
 
 class ProductTable:
@@ -42,6 +43,10 @@ class ProductTable:
         self.title_lower = np.array([" ".join(p["title"].lower().split()) for p in products], dtype=strings)
         self.brand_lower = np.array([p.get("brand", "").lower() for p in products], dtype=strings)
         self.personal = PersonalTable(products)
+        # the catalog values a query names (ranker/understanding.py), and each product's own
+        self.understanding = QueryUnderstanding(value_counts(products), analyze)
+        self.value_vocabulary: dict[str, int] = {}
+        self.values = TokenBags.build(([v.key for v in product_values(p)] for p in products), self.value_vocabulary)
         self.log_price = np.array([math.log1p(p["price"]) if "price" in p else -1.0 for p in products], np.float32)
         self.rating = np.array([p.get("rating", 0.0) for p in products], np.float32)
         self.has_rating = np.array([1.0 if "rating" in p else 0.0 for p in products], np.float32)
