@@ -43,13 +43,6 @@ class Named:
     def key(self) -> str:
         return f"{self.field}={self.value}"
 
-    def as_filters(self) -> Filters:
-        if self.field == "brand":
-            return Filters(brands=(self.value,))
-        if self.field == "category":
-            return Filters(category=self.value)
-        return Filters(terms=(("attribute_pairs", (f"{self.field[5:]}{PAIR_SEPARATOR}{self.value}",)),))
-
 
 @dataclass(frozen=True)
 class Phrase:
@@ -140,18 +133,6 @@ def lifted_filters(phrases: Sequence[Phrase]) -> tuple[Filters, ...]:
             brands = ()
         out.append(Filters(brands=brands) if brands else Filters(terms=(("attribute_pairs", pairs),)))
     return tuple(out)
-
-
-def matched_counts(phrases: Sequence[Phrase], products: Sequence[Mapping[str, Any] | None],
-                   liftable_only: bool = False) -> list[int]:
-    """For each product, how many of the phrases it has a value of."""
-    keys = [{v for v in p.values if not liftable_only or v.field != "category"}
-            for p in phrases if p.liftable or not liftable_only]
-    out = []
-    for product in products:
-        has = set(product_values(product)) if product is not None else set()
-        out.append(sum(1 for named in keys if named & has))
-    return out
 
 
 def counts_from_fields(fields: Mapping[str, Mapping[str, int]]) -> dict[Named, int]:
