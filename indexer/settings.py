@@ -170,7 +170,7 @@ def personal_prior_strength() -> float:
     return _number("SHOPRANK_PERSONAL_PRIOR", 0.5, 0.0, 100.0)
 
 
-DEFAULT_MINIMUM_SHOULD_MATCH = "3<-1 6<-2"  # docs/relevance.md has the measurement that chose it
+DEFAULT_MINIMUM_SHOULD_MATCH = "3<-1 6<-2"  # docs/understanding.md has the measurement that chose it
 DEFAULT_VECTOR_THRESHOLD = 0.35
 DEFAULT_MATCH_RELAX_BELOW = 30
 

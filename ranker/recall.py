@@ -41,7 +41,7 @@ def relax(search: SearchContext, reader: SearchReader, depth: int | None = None)
     while fewer than `relax_below` products match: first to the words that name no
     attribute or brand value ("gray velvet sofa": every sofa, the gray velvet ones lifted
     first), then to any one word. The search's matching changes with it, so the total and
-    facets count the same set. docs/relevance.md has the measurement behind the default."""
+    facets count the same set. docs/understanding.md has the measurement behind the default."""
     need = search.matching.relax_below
     filters = search.request.filters
     hits = reader.bm25(bm25_text(search), depth or need, filters) if depth or need else []

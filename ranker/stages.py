@@ -39,12 +39,12 @@ class Matching:
     words (OpenSearch's syntax; None: any one word), and the vector side's neighbours whose
     similarity (inner product of unit vectors) is at least `vector_threshold` (None: all
     of the recall window). When fewer than `relax_below` products match the words that
-    precisely, one word is enough after all. docs/relevance.md has the measurements behind
-    the defaults."""
+    precisely, the words naming no value count alone, then any one word (ranker.recall.relax).
+    docs/understanding.md has the measurements behind the defaults."""
 
     minimum_should_match: str | None = None
     vector_threshold: float | None = None
-    relax_below: int = 0  # fewer precise text matches than this: one word is enough after all
+    relax_below: int = 0  # fewer precise text matches than this: the search relaxes
 
 
 @dataclass
