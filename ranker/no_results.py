@@ -9,7 +9,7 @@ only when it finds products, with how many, so the page can link to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from indexer.store.base import Filters, SearchReader, TextQuery
@@ -51,5 +51,4 @@ def no_results_suggestions(reader: SearchReader, text: str, filters: Filters, mi
 def _cleared(shopper: Filters) -> dict[str, Any]:
     """The shopper's own filter fields, emptied (the rules' hidden and required sets stay)."""
     empty = Filters()
-    return {name: getattr(empty, name) for name in shopper.__dataclass_fields__
-            if name not in ("excluded", "required")}
+    return {f.name: getattr(empty, f.name) for f in fields(shopper) if f.name not in ("excluded", "required")}
