@@ -129,6 +129,15 @@ def test_the_shopper_page_suggests_sorts_and_filters_by_attribute(browser_page: 
     page.click(".did-you-mean a")
     page.wait_for_selector(".result")
     assert page.locator("input[name=q]").input_value() == "sofa" and titles(page)
+    page.goto(base + "/?q=gray+velvet+sofa")
+    chip = page.locator(".understood a[data-field='attr.color']")
+    assert chip.inner_text() == "Color: gray"  # offered, not applied
+    assert page.locator("aside .active").count() == 0  # no filter yet
+    chip.click()
+    page.wait_for_selector(".result")
+    shot("understood")
+    assert "attr.color: gray" in page.inner_text("aside .active")
+    assert page.locator(".understood a[data-field='attr.color']").count() == 0  # applied now: no longer offered
 
 
 def test_the_console_pins_previews_publishes_and_restores(browser_page: Any) -> None:
