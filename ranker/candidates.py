@@ -24,7 +24,7 @@ class Candidate:
     model_scores: dict[str, float] | None = None  # each model's own score (xgboost, neural)
     feature_row: np.ndarray | None = None  # the ranker's features, in FEATURE_NAMES order
     rules: list[dict[str, Any]] | None = None  # the merchandising rules that touched it, in the order applied
-    lifted: int = 0  # how many of the attribute and brand values the query names it has (a text match)
+    named: tuple[str, ...] = ()  # the query's phrases naming an attribute or brand value it has (a text match)
 
     def features(self) -> dict[str, float]:
         """Named feature values; built only for results that are shown or logged."""
@@ -38,8 +38,8 @@ class Candidate:
         if self.model_score is not None and self.feature_row is not None:
             out["model"] = {**(self.model_scores or {}), "final": self.model_score}
             out["features"] = self.features()
-        if self.lifted:
-            out["understood"] = {"values_matched": self.lifted}
+        if self.named:
+            out["understood"] = {"values_matched": len(self.named), "phrases": list(self.named)}
         if self.rules:
             out["rules"] = self.rules
         return out

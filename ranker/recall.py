@@ -102,9 +102,10 @@ class RecallStage:
     def _text_hits(self, search: SearchContext, depth: int) -> list[Hit]:
         return relax(search, self.reader, depth)
 
-    def _lifted(self, search: SearchContext) -> list[list[Hit]]:
-        """For each attribute or brand value the query names, the text matches that have it
-        (in BM25 order), so they are candidates even when the text alone ranks them low."""
+    def _lifted(self, search: SearchContext) -> list[tuple[tuple[str, ...], list[Hit]]]:
+        """For the attribute and brand values the query names, the text matches that have
+        them (in BM25 order): those with all of them, then (for several) those with each,
+        so they are candidates even when the text alone ranks them low."""
         filters = search.request.filters
         named = lifted_filters(search.understood)[:MAX_LIFTED]
         if not named:
@@ -112,36 +113,36 @@ class RecallStage:
         words = product_words(search)  # a lifted product has every one of them, however loose the search
         query = replace(bm25_text(search), minimum_should_match="100%", match_text=" ".join(words)) if words \
             else bm25_text(search)
-        groups = [named] + ([(n,) for n in named] if len(named) > 1 else [])  # all of them first, then each
+        groups = [named] + ([[n] for n in named] if len(named) > 1 else [])
         out = []
         with search.timing("recall.lifted"):
-            for required in groups:
-                out.append(self.reader.bm25(query, search.window,
-                                            replace(filters, required=(*filters.required, *required))))
+            for group in groups:
+                required = (*filters.required, *(f for _, f in group))
+                out.append((tuple(text for text, _ in group),
+                            self.reader.bm25(query, search.window, replace(filters, required=required))))
         return out
 
 
-def lift(candidates: list[Candidate], lifted: list[list[Hit]]) -> list[Candidate]:
-    """The candidates ordered by how many of the named values they have, most first:
-    `lifted` holds the text matches with all of them, then (for several) those with each
-    one, so a product deep in one value's long list still counts for all. Those recall's
-    window missed join their group after the ones it had; each group keeps its order."""
-    have: dict[str, int] = {}
-    named = max(1, len(lifted) - 1)
-    for h in lifted[0] if lifted else []:
-        have[h.id] = named
-    for hits in lifted[1:]:
+def lift(candidates: list[Candidate], lifted: list[tuple[tuple[str, ...], list[Hit]]]) -> list[Candidate]:
+    """The candidates ordered by how many of the named values they have, most first (a
+    product deep in one value's long list still counts for all when it is among those
+    with all of them). Those recall's window missed join their group after the ones it
+    had; each group keeps its order."""
+    named: dict[str, set[str]] = {}
+    scores: dict[str, float] = {}
+    for phrases, hits in lifted:
         for h in hits:
-            have[h.id] = have.get(h.id, 0) + 1 if have.get(h.id) != named else named
-    if not have:
+            named.setdefault(h.id, set()).update(phrases)
+            scores[h.id] = h.score
+    if not named:
         return candidates
     present = {c.id for c in candidates}
     floor = min((c.score for c in candidates), default=0.0)
-    scores = {h.id: h.score for hits in lifted for h in hits}
-    candidates = candidates + [Candidate(i, floor, bm25_score=scores[i]) for i in have if i not in present]
+    candidates = candidates + [Candidate(i, floor, bm25_score=scores[i]) for i in named if i not in present]
+    order = {text: n for n, text in enumerate(p for phrases, _ in lifted[:1] for p in phrases)}
     for c in candidates:
-        c.lifted = have.get(c.id, 0)
-    return sorted(candidates, key=lambda c: -c.lifted)  # stable: each group in its order
+        c.named = tuple(sorted(named.get(c.id, ()), key=order.__getitem__))
+    return sorted(candidates, key=lambda c: -len(c.named))  # stable: each group in its order
 
 
 class FuseStage:

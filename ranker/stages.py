@@ -105,7 +105,8 @@ class Recalled:
     vector: list[Hit]
     fused: list[Candidate] | None = None
     summary: MatchSummary | None = None
-    lifted: list[list[Hit]] = field(default_factory=list)  # per value the query names: the text matches with it
+    # (phrases naming values, the text matches with all of those values): all the query names, then each
+    lifted: list[tuple[tuple[str, ...], list[Hit]]] = field(default_factory=list)
 
 
 class RankingStage(Protocol):

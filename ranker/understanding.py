@@ -120,8 +120,9 @@ class QueryUnderstanding:
         return found
 
 
-def lifted_filters(phrases: Sequence[Phrase]) -> tuple[Filters, ...]:
-    """One required filter per liftable phrase: products with one of its attribute or brand values."""
+def lifted_filters(phrases: Sequence[Phrase]) -> list[tuple[str, Filters]]:
+    """(the phrase, a required filter) per liftable phrase: products with one of its
+    attribute or brand values."""
     out = []
     for phrase in phrases:
         if not phrase.liftable:
@@ -131,8 +132,8 @@ def lifted_filters(phrases: Sequence[Phrase]) -> tuple[Filters, ...]:
         pairs = tuple(f"{v.field[5:]}{PAIR_SEPARATOR}{v.value}" for v in named if v.field.startswith("attr."))
         if brands and pairs:  # either: a filter cannot say "or" across fields, so the pairs alone
             brands = ()
-        out.append(Filters(brands=brands) if brands else Filters(terms=(("attribute_pairs", pairs),)))
-    return tuple(out)
+        out.append((phrase.text, Filters(brands=brands) if brands else Filters(terms=(("attribute_pairs", pairs),))))
+    return out
 
 
 def counts_from_fields(fields: Mapping[str, Mapping[str, int]]) -> dict[Named, int]:

@@ -99,7 +99,8 @@ def test_gray_velvet_sofa_shows_gray_velvet_sofas_first_and_facets_furniture(pip
         response = pipeline.search(SearchRequest("gray velvet sofa", k=10, filters=filters, explain=True))
         top = response.results[: min(5, len(exist))]
         assert all(r["id"] in {p["id"] for p in exist} for r in top)
-        assert all(r["explain"]["understood"] == {"values_matched": 2} for r in top)  # explain says why they lead
+        assert all(r["explain"]["understood"] == {"values_matched": 2, "phrases": ["gray", "velvet"]}
+                   for r in top)  # explain says why they lead
         assert exist or filters != Filters()  # the catalog has some
         departments = [(b["value"], b["count"]) for b in response.facets["category"] if " > " not in b["value"]]
         assert departments[0][0] == "Furniture" and departments[0][1] >= 0.95 * response.total, departments
