@@ -12,9 +12,16 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from indexer.store.base import PAIR_SEPARATOR, attribute_pairs, category_levels
+from indexer.store.base import (
+    MAX_VALUES_PER_FIELD,
+    PAIR_SEPARATOR,
+    VALUE_FIELDS,
+    attribute_pairs,
+    category_levels,
+)
 
-__all__ = ["PAIR_SEPARATOR", "merge_counts", "search_document", "term_counts"]
+__all__ = ["PAIR_SEPARATOR", "merge_counts", "search_document", "term_counts", "value_field_counts",
+           "value_fields"]
 
 DERIVED_FIELDS = ("category_levels", "attributes_text", "attribute_pairs")
 
@@ -50,3 +57,22 @@ def merge_counts(counts: dict[str, int], more: dict[str, int]) -> dict[str, int]
     merged = Counter(counts)
     merged.update(more)
     return dict(merged)
+
+
+def value_fields(document: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """(field, value) of each `VALUE_FIELDS` value of an indexed document: what a query can name."""
+    for name in VALUE_FIELDS:
+        value = document.get(name)
+        for one in value if isinstance(value, list) else [value] if value else []:
+            yield name, str(one)
+
+
+def value_field_counts(documents: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """`SearchReader.value_counts` over indexed documents held in process: per
+    `VALUE_FIELDS` field, the most frequent `MAX_VALUES_PER_FIELD` values and how many
+    documents have each (the cluster's terms aggregation returns the same)."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in VALUE_FIELDS}
+    for document in documents:
+        for name, value in value_fields(document):
+            counts[name][value] += 1
+    return {name: dict(c.most_common(MAX_VALUES_PER_FIELD)) for name, c in counts.items()}

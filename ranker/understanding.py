@@ -19,12 +19,12 @@ feature); the response offers each named attribute value as a facet suggestion
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from indexer.documents import PAIR_SEPARATOR
-from indexer.store.base import Filters, category_levels
+from indexer.documents import PAIR_SEPARATOR, value_fields
+from indexer.store.base import Filters
 
 MAX_PHRASE = 4
 # Values too ambiguous to read from a query: a lone number ("6" is a shoe size and a
@@ -61,22 +61,20 @@ class Phrase:
         return [{"field": v.field, "value": v.value, "text": self.text} for v in self.values]
 
 
-def product_values(product: Mapping[str, Any]) -> list[Named]:
-    """The values a product has, in the vocabulary's terms."""
-    values = [Named(f"attr.{name}", str(value)) for name, value in (product.get("attributes") or {}).items()]
-    if product.get("brand"):
-        values.append(Named("brand", str(product["brand"])))
-    values += [Named("category", level) for level in category_levels(product.get("category", ""))]
-    return values
+def _named(field: str, value: str) -> Named:
+    """A `VALUE_FIELDS` value (indexer.store.base) in the vocabulary's terms."""
+    if field == "brand":
+        return Named("brand", value)
+    if field == "category_levels":
+        return Named("category", value)
+    name, _, attribute = value.partition(PAIR_SEPARATOR)
+    return Named(f"attr.{name}", attribute)
 
 
-def value_counts(products: Iterable[Mapping[str, Any]]) -> dict[Named, int]:
-    """The vocabulary of these products (a feature table's own)."""
-    counts: dict[Named, int] = {}
-    for product in products:
-        for value in product_values(product):
-            counts[value] = counts.get(value, 0) + 1
-    return counts
+def document_values(document: dict[str, Any]) -> list[Named]:
+    """The values an indexed document (`indexer.documents.search_document`) has, in the
+    vocabulary's terms."""
+    return [_named(field, value) for field, value in value_fields(document)]
 
 
 def _words_of(value: Named) -> str:
@@ -97,6 +95,8 @@ class QueryUnderstanding:
             if sum(len(t) for t in tokens) < MIN_VALUE_CHARS:
                 continue
             self.phrases.setdefault(tokens, []).append(value)
+        for values in self.phrases.values():  # most frequent first: the order `understood` lists them
+            values.sort(key=lambda v: (-self.counts[v], v.field, v.value))
 
     def __call__(self, text: str) -> list[Phrase]:
         words = text.split()
@@ -111,8 +111,7 @@ class QueryUnderstanding:
                 values = self.phrases.get(key)
                 if values:
                     first, last = tokens[start][1], tokens[start + length - 1][1]
-                    ordered = sorted(values, key=lambda v: (-self.counts[v], v.field, v.value))
-                    found.append(Phrase(" ".join(words[first : last + 1]), tuple(ordered)))
+                    found.append(Phrase(" ".join(words[first : last + 1]), tuple(values)))
                     start += length
                     break
             else:
@@ -138,15 +137,7 @@ def lifted_filters(phrases: Sequence[Phrase]) -> list[tuple[str, Filters]]:
 
 def counts_from_fields(fields: Mapping[str, Mapping[str, int]]) -> dict[Named, int]:
     """A reader's `value_counts` (indexer.store.base.VALUE_FIELDS) in the vocabulary's terms."""
-    out: dict[Named, int] = {}
-    for value, count in fields.get("brand", {}).items():
-        out[Named("brand", value)] = count
-    for value, count in fields.get("category_levels", {}).items():
-        out[Named("category", value)] = count
-    for pair, count in fields.get("attribute_pairs", {}).items():
-        name, _, value = pair.partition(PAIR_SEPARATOR)
-        out[Named(f"attr.{name}", value)] = count
-    return out
+    return {_named(field, value): count for field, values in fields.items() for value, count in values.items()}
 
 
 def query_understanding(reader: Any) -> QueryUnderstanding:

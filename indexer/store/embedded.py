@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,9 @@ import tantivy
 from tantivy import Occur, Query
 
 from indexer.analysis import FieldAnalyzer
-from indexer.documents import search_document, term_counts
+from indexer.documents import search_document, term_counts, value_field_counts
 from indexer.mapping import IndexDefinition
 from indexer.store.base import (
-    MAX_VALUES_PER_FIELD,
-    VALUE_FIELDS,
     Capabilities,
     FacetBucket,
     FeatureDocument,
@@ -295,14 +292,7 @@ class EmbeddedReader:
 
     @functools.cache  # noqa: B019 - one reader per generation, kept for its whole life
     def value_counts(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, Counter[str]] = {name: Counter() for name in VALUE_FIELDS}
-        for product in self._products:
-            document = search_document(product)
-            for name in VALUE_FIELDS:
-                value = document.get(name)
-                if value:
-                    counts[name].update(value if isinstance(value, list) else [value])
-        return {name: dict(c.most_common(MAX_VALUES_PER_FIELD)) for name, c in counts.items()}
+        return value_field_counts(search_document(p) for p in self._products)
 
     def hybrid_search(self, text: str | TextQuery, vector: np.ndarray, k: int, filters: Filters,
                       method: str) -> tuple[list[Hit], MatchSummary]:

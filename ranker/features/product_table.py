@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from indexer.documents import search_document
+from indexer.documents import search_document, value_field_counts
 from indexer.mapping import IndexDefinition
 from ranker.features.field_bm25 import FieldBM25, combine_field_scores, field_text
 from ranker.features.personal import PersonalTable
 from ranker.features.token_bags import TokenBags, char_trigrams
 from ranker.features.units import unit_kind, unit_tokens
-from ranker.understanding import QueryUnderstanding, product_values, value_counts
+from ranker.understanding import QueryUnderstanding, counts_from_fields, document_values
 
 
 class ProductTable:
@@ -44,9 +44,9 @@ class ProductTable:
         self.brand_lower = np.array([p.get("brand", "").lower() for p in products], dtype=strings)
         self.personal = PersonalTable(products)
         # the catalog values a query names (ranker/understanding.py), and each product's own
-        self.understanding = QueryUnderstanding(value_counts(products), analyze)
+        self.understanding = QueryUnderstanding(counts_from_fields(value_field_counts(documents)), analyze)
         self.value_vocabulary: dict[str, int] = {}
-        self.values = TokenBags.build(([v.key for v in product_values(p)] for p in products), self.value_vocabulary)
+        self.values = TokenBags.build(([v.key for v in document_values(d)] for d in documents), self.value_vocabulary)
         self.log_price = np.array([math.log1p(p["price"]) if "price" in p else -1.0 for p in products], np.float32)
         self.rating = np.array([p.get("rating", 0.0) for p in products], np.float32)
         self.has_rating = np.array([1.0 if "rating" in p else 0.0 for p in products], np.float32)
