@@ -84,18 +84,19 @@ def test_vector_neighbours_below_the_threshold_are_not_matches(demo_pipeline) ->
     assert close.recalled.vector == [h for h in everything.recalled.vector if h.score >= 0.5]
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("SHOPRANK_MINIMUM_SHOULD_MATCH", "most"), ("SHOPRANK_MINIMUM_SHOULD_MATCH", "3<"),
-    ("SHOPRANK_VECTOR_THRESHOLD", "2"), ("SHOPRANK_MATCH_RELAX_BELOW", "-1"),
+@pytest.mark.parametrize(("name", "value", "reader"), [
+    ("SHOPRANK_MINIMUM_SHOULD_MATCH", "most", "minimum_should_match"),
+    ("SHOPRANK_MINIMUM_SHOULD_MATCH", "3<", "minimum_should_match"),
+    ("SHOPRANK_VECTOR_THRESHOLD", "2", "vector_threshold"),
+    ("SHOPRANK_MATCH_RELAX_BELOW", "-1", "match_relax_below"),
 ])
-def test_bad_matching_settings_are_refused_by_name(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_bad_matching_settings_are_refused_by_name(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+                                                   reader: str) -> None:
     from indexer import settings
 
     monkeypatch.setenv(name, value)
     with pytest.raises(settings.SettingsError, match=name):
-        settings.minimum_should_match()
-        settings.vector_threshold()
-        settings.match_relax_below()
+        getattr(settings, reader)()
 
 
 def test_the_page_says_no_results_and_offers_searches_that_find_some(server) -> None:  # type: ignore[no-untyped-def]
